@@ -1,0 +1,49 @@
+//! The Leptos UI: the HTML shell, routes and pages. Rendered on the server (first paint
+//! already populated), then hydrated and driven live by `live_client`.
+
+mod components;
+mod realtime_state;
+mod pages;
+pub mod server_fns;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use pages::{LoginPage, WebsitePage, WebsitesPage};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class="h-full">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="h-full bg-slate-50 text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/pulse.css"/>
+        <Title text="Pulse — realtime analytics"/>
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/") view=WebsitesPage/>
+                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/websites/:id") view=WebsitePage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,60 @@
+//! The Realtime tab: first painted on the server from the current snapshot, then connected
+//! live through `live_client` (resuming from the snapshot's cursor, so nothing falls between
+//! the first paint and the live stream).
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::app::components::{ActivePages, LiveFeed, MinuteChart, StatusBar, Toasts, VisitorCounter};
+use crate::app::realtime_state::Realtime;
+use crate::live_client::{self, LiveStatus};
+use crate::model::LiveMessage;
+
+#[component]
+pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView {
+    let query = use_query_map();
+    let force_sse = query.with_untracked(|q| q.get("transport").as_deref() == Some("sse"));
+    let cursor = snapshot.cursor().map(str::to_string);
+    let rt = Realtime::new(snapshot);
+    let status = LiveStatus::new(force_sse);
+    let now = RwSignal::new(chrono::Utc::now().timestamp_millis());
+    // Only client code sets this: end-to-end tests wait for it before interacting.
+    let hydrated = RwSignal::new(false);
+
+    // Browser only: effects don't run during SSR.
+    Effect::new(move |started: Option<()>| {
+        if started.is_some() {
+            return;
+        }
+        let handle = live_client::connect(website_id.clone(), cursor.clone(), force_sse, status, move |m| rt.apply(m));
+        let clock = set_interval_with_handle(
+            move || now.set(chrono::Utc::now().timestamp_millis()),
+            std::time::Duration::from_secs(1),
+        )
+        .ok();
+        hydrated.set(true);
+        on_cleanup(move || {
+            drop(handle);
+            if let Some(c) = clock {
+                c.clear();
+            }
+        });
+    });
+
+    view! {
+        <div class="space-y-4" data-testid="realtime" data-hydrated=move || hydrated.get().to_string()>
+            <StatusBar status now/>
+            <div class="grid gap-4 lg:grid-cols-3">
+                <div class="space-y-4 lg:col-span-1">
+                    <VisitorCounter rt/>
+                    <ActivePages rt/>
+                </div>
+                <div class="space-y-4 lg:col-span-2">
+                    <MinuteChart rt/>
+                    <LiveFeed rt now/>
+                </div>
+            </div>
+            <Toasts rt/>
+        </div>
+    }
+}

@@ -1,0 +1,69 @@
+//! One website: tabs Realtime and Analytics (`?tab=analytics`).
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::realtime::RealtimePanel;
+use super::{AppHeader, LoadError};
+use crate::app::server_fns::website_live;
+
+#[component]
+pub fn WebsitePage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let analytics = move || query.with(|q| q.get("tab").as_deref() == Some("analytics"));
+    let data = Resource::new(id, website_live);
+    let tab = move |active: bool| {
+        if active {
+            "border-b-2 border-indigo-600 px-1 pb-2 font-semibold text-indigo-700 dark:border-indigo-400 dark:text-indigo-300"
+        } else {
+            "border-b-2 border-transparent px-1 pb-2 text-slate-500 hover:text-slate-800 dark:text-slate-400 dark:hover:text-slate-200"
+        }
+    };
+    view! {
+        <AppHeader/>
+        <main class="mx-auto max-w-6xl px-4 py-6">
+            <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                        Ok((site, snapshot)) => {
+                            let site_id = site.id.clone();
+                            view! {
+                                <div class="mb-4 flex flex-wrap items-end justify-between gap-3">
+                                    <div>
+                                        <a href="/" class="text-sm text-slate-500 hover:underline dark:text-slate-400">"← Websites"</a>
+                                        <h1 class="text-2xl font-bold tracking-tight" data-testid="site-name">{site.name.clone()}</h1>
+                                        <p class="text-sm text-slate-500 dark:text-slate-400">{site.domain.clone()}</p>
+                                    </div>
+                                    <nav class="flex gap-6 text-sm" aria-label="Website views">
+                                        <a href=format!("/websites/{site_id}") class=move || tab(!analytics())
+                                            aria-current=move || (!analytics()).then_some("page")>"Realtime"</a>
+                                        <a href=format!("/websites/{site_id}?tab=analytics") class=move || tab(analytics())
+                                            aria-current=move || analytics().then_some("page")>"Analytics"</a>
+                                    </nav>
+                                </div>
+                                <Show when=move || !analytics() fallback=|| view! { <AnalyticsComingSoon/> }>
+                                    <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone()/>
+                                </Show>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn AnalyticsComingSoon() -> impl IntoView {
+    view! {
+        <section class="rounded-2xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
+            <h2 class="text-lg font-semibold">"Analytics is coming soon"</h2>
+            <p class="mt-2 text-sm text-slate-500 dark:text-slate-400">
+                "Historical reports (top pages, sources, devices over days) are not built yet. Every event is already stored, so they will cover your history from day one."
+            </p>
+        </section>
+    }
+}

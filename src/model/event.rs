@@ -1,0 +1,75 @@
+//! `Event`: one tracked event as stored, streamed and shown.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::time::rfc3339_millis;
+
+/// A custom property value: the contract allows strings, numbers and booleans only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+}
+
+/// Custom properties, sorted by key so that equal maps serialize identically.
+pub type Props = BTreeMap<String, PropValue>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    Desktop,
+    Mobile,
+    Tablet,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+        }
+    }
+}
+
+/// One tracked event, enriched by the server (contract §2 "Event object").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    pub website_id: String,
+    #[serde(with = "rfc3339_millis")]
+    pub time: DateTime<Utc>,
+    /// `pageview` or a custom event name.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub pathname: String,
+    pub url: String,
+    pub referrer: Option<String>,
+    /// Referrer host (without `www.`) or the URL's `utm_source`.
+    pub source: Option<String>,
+    pub title: Option<String>,
+    /// Keyed hash; never a raw IP or a cookie.
+    pub visitor_id: String,
+    pub session_id: Option<String>,
+    pub device: Device,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    /// ISO 3166-1 alpha-2, or null when unknown.
+    pub country: Option<String>,
+    #[serde(default)]
+    pub props: Props,
+}
+
+impl Event {
+    pub const PAGEVIEW: &'static str = "pageview";
+
+    pub fn is_pageview(&self) -> bool {
+        self.kind == Self::PAGEVIEW
+    }
+}

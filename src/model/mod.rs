@@ -1,0 +1,21 @@
+//! Shared wire types: the one definition of every JSON shape that crosses the network.
+//!
+//! Compiled for both the server (`ssr`) and the browser (`hydrate`); no `cfg` in here. Ingest,
+//! the store, the hub, the WebSocket/SSE encoders, server functions and the WASM client all use
+//! these types, so a field renamed here is renamed everywhere.
+
+mod cursor;
+mod event;
+mod live;
+mod stats;
+mod time;
+mod track;
+mod website;
+
+pub use cursor::{Cursor, CursorError, StreamCursor};
+pub use event::{Device, Event, PropValue, Props};
+pub use live::{ClientCommand, ErrorCode, LiveMessage};
+pub use stats::{ActivePage, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
+pub use time::rfc3339_millis;
+pub use track::{TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
+pub use website::{ApiError, LoginResponse, Website};

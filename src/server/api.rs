@@ -1,0 +1,121 @@
+//! Operations and small REST endpoints: `/health`, `/metrics`, the website list, live
+//! connection stats, closing a website's live streams and broadcasting a notice (contract §4).
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Website;
+use crate::server::auth::{AdminUser, AuthUser};
+use crate::server::error::AppError;
+use crate::server::metrics::Transport;
+use crate::server::state::AppState;
+
+const MAX_NOTICE: usize = 500;
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.events.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(crate::model::ApiError { error: "store_unavailable".into(), message: "the store does not answer".into() }),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn websites(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Json<Vec<Website>>, AppError> {
+    Ok(Json(state.accounts.websites_for(&user).await?))
+}
+
+#[derive(Serialize)]
+pub struct LiveStats {
+    pub connections: ConnectionsByTransport,
+    pub subscriptions: usize,
+    pub websites_live: usize,
+    pub messages_sent: ConnectionsByTransportU64,
+}
+
+#[derive(Serialize)]
+pub struct ConnectionsByTransport {
+    pub websocket: i64,
+    pub sse: i64,
+    pub total: usize,
+}
+
+#[derive(Serialize)]
+pub struct ConnectionsByTransportU64 {
+    pub websocket: u64,
+    pub sse: u64,
+}
+
+pub async fn live_stats(State(state): State<AppState>, _admin: AdminUser) -> Json<LiveStats> {
+    let (websites_live, subscriptions) = state.hub.counts();
+    let m = &state.metrics;
+    Json(LiveStats {
+        connections: ConnectionsByTransport {
+            websocket: m.connections(Transport::Websocket),
+            sse: m.connections(Transport::Sse),
+            total: state.connections.total(),
+        },
+        subscriptions,
+        websites_live,
+        messages_sent: ConnectionsByTransportU64 {
+            websocket: m.messages_sent(Transport::Websocket),
+            sse: m.messages_sent(Transport::Sse),
+        },
+    })
+}
+
+async fn existing(state: &AppState, website_id: &str) -> Result<(), AppError> {
+    match state.accounts.website(website_id).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::UnknownWebsite(website_id.to_string())),
+    }
+}
+
+pub async fn close_connections(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(website_id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    existing(&state, &website_id).await?;
+    let closed = state.hub.close_website(&website_id);
+    tracing::info!(website_id, closed, "live streams closed by an admin");
+    Ok(Json(serde_json::json!({ "closed": closed })))
+}
+
+#[derive(Deserialize)]
+pub struct BroadcastBody {
+    message: String,
+}
+
+pub async fn broadcast(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(website_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    existing(&state, &website_id).await?;
+    let body: BroadcastBody = serde_json::from_slice(&body)
+        .map_err(|e| AppError::InvalidPayload(format!("expected {{\"message\": \"…\"}}: {e}")))?;
+    let message = body.message.trim();
+    if message.is_empty() || message.chars().count() > MAX_NOTICE {
+        return Err(AppError::InvalidPayload(format!("field `message`: must be 1-{MAX_NOTICE} characters")));
+    }
+    let delivered = state.hub.broadcast(&website_id, message);
+    Ok(Json(serde_json::json!({ "delivered": delivered })))
+}

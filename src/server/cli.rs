@@ -1,0 +1,183 @@
+//! The command line (contract §4): `serve`, `user add`, `site add`. Every subcommand takes
+//! `--data-dir` (env `PULSE_DATA_DIR`); `serve` takes `--addr` (env `PULSE_ADDR`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Website;
+use crate::server::config::Config;
+use crate::server::store::{AccountStore, SqliteStore};
+
+#[derive(Parser)]
+#[command(name = "pulse", version, about = "Realtime web analytics")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    /// Defaults to `serve` (cargo-leptos runs the binary without arguments).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Where Pulse keeps its data.
+    #[arg(long, global = true, env = "PULSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Settings file; its `[pulse]` table is read.
+    #[arg(long, global = true, env = "PULSE_CONFIG", default_value = "Leptos.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:3000.
+        #[arg(long, env = "PULSE_ADDR")]
+        addr: Option<SocketAddr>,
+    },
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tracked websites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Global admin: sees every website and the operations endpoints.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Create a website; its id is the last line printed.
+    Add {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Email of the owning user.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::server::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::server::store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] crate::server::auth::AuthError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Server(String),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::server::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `PULSE_ADDR` when no subcommand (and so no clap `env`) applies.
+fn env_addr() -> Result<Option<SocketAddr>, CliError> {
+    match std::env::var("PULSE_ADDR") {
+        Ok(a) if !a.is_empty() => {
+            a.parse().map(Some).map_err(|_| CliError::Usage(format!("PULSE_ADDR={a:?} is not HOST:PORT")))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut cfg = Config::load(&cli.global.config)?;
+    if let Some(d) = cli.global.data_dir {
+        cfg.data_dir = d;
+    }
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve { addr: env_addr()? },
+    };
+    match command {
+        Command::Serve { addr } => {
+            if let Some(a) = addr {
+                cfg.addr = a;
+            }
+            crate::server::run(cfg).await.map_err(|e| CliError::Server(format!("{e:#}")))
+        }
+        Command::User(UserCommand::Add { email, password, admin }) => {
+            let store = SqliteStore::open(&cfg.data_dir)?;
+            let email = email.trim().to_string();
+            if !email.contains('@') || email.len() > 254 {
+                return Err(CliError::Usage(format!("{email:?} is not an email address")));
+            }
+            if password.chars().count() < 8 {
+                return Err(CliError::Usage("the password needs at least 8 characters".into()));
+            }
+            let hash = crate::server::auth::hash_password(&password)?;
+            let id = store.create_user(&email, &hash, admin).await?;
+            println!("created {}user {email} (id {id})", if admin { "admin " } else { "" });
+            Ok(())
+        }
+        Command::Site(SiteCommand::Add { domain, name, owner }) => {
+            let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+            let domain = domain.trim().trim_end_matches('/').to_string();
+            if domain.is_empty() || domain.contains(char::is_whitespace) {
+                return Err(CliError::Usage(format!("{domain:?} is not a domain")));
+            }
+            let owner_id = match owner {
+                Some(e) => Some(
+                    store
+                        .user_by_email(&e)
+                        .await?
+                        .ok_or_else(|| CliError::Usage(format!("no user {e}; create it with `pulse user add`")))?
+                        .id,
+                ),
+                None => None,
+            };
+            let site = Website {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: name.unwrap_or_else(|| domain.clone()),
+                domain,
+            };
+            store.create_website(&site, owner_id).await?;
+            println!("created website {} ({})", site.name, site.domain);
+            println!(
+                "snippet: <script defer src=\"http://{}/tracker.js\" data-website-id=\"{}\"></script>",
+                cfg.addr, site.id
+            );
+            println!("{}", site.id);
+            Ok(())
+        }
+    }
+}

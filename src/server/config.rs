@@ -1,0 +1,172 @@
+//! Pulse's runtime settings: defaults, then the `[pulse]` table of `Leptos.toml`, then `PULSE_*`
+//! environment variables and command-line flags (applied by `cli`).
+//!
+//! Leptos' own site settings (`site-root`, `output-name`, …) are not here: cargo-leptos reads
+//! them from `Cargo.toml` and hands them to the binary as `LEPTOS_*` variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, the signing secret and the visitor salts live.
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    /// Create a demo admin and a demo website when the store has no users.
+    pub demo: bool,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_proxy: bool,
+    /// MaxMind-format country database; when absent, `country` is null.
+    pub geoip_db: Option<PathBuf>,
+    /// HS256 signing secret; when absent one is generated into `data_dir/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    pub session_hours: i64,
+    pub ingest: IngestConfig,
+    pub live: LiveConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events waiting for the writer; when full, `/api/track` answers `503 queue_full`.
+    pub queue_capacity: usize,
+    /// Largest group commit.
+    pub batch_max: usize,
+    /// How long the writer waits for more events after the first one of a batch.
+    pub batch_linger_ms: u64,
+    /// Sustained requests per second per client IP, and the burst above it.
+    pub rate_per_ip: u32,
+    pub burst_per_ip: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    pub max_connections: usize,
+    pub max_connections_per_user: usize,
+    pub max_subscriptions: usize,
+    /// Frames buffered per connection; a slower reader gets `gap` + a fresh `snapshot`.
+    pub connection_queue: usize,
+    pub heartbeat_secs: u64,
+    /// The resume ring keeps at least this many events per website …
+    pub ring_min_events: usize,
+    /// … and at least this many minutes of them …
+    pub ring_min_minutes: i64,
+    /// … but never more than this many (memory bound); older cursors get `gap`.
+    pub ring_max_events: usize,
+    /// Events kept for snapshots and shown in the feed.
+    pub recent_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            demo: true,
+            trust_proxy: false,
+            geoip_db: None,
+            jwt_secret: None,
+            session_hours: 24 * 7,
+            ingest: IngestConfig::default(),
+            live: LiveConfig::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 20_000,
+            batch_max: 2_000,
+            batch_linger_ms: 2,
+            rate_per_ip: 200,
+            burst_per_ip: 1_000,
+        }
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_user: 64,
+            max_subscriptions: 64,
+            connection_queue: 1_024,
+            heartbeat_secs: 15,
+            ring_min_events: 10_000,
+            ring_min_minutes: 10,
+            ring_max_events: 50_000,
+            recent_events: 100,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ConfigFile {
+    #[serde(default)]
+    pulse: Option<toml::Value>,
+}
+
+impl Config {
+    /// Reads the `[pulse]` table of `path`; a missing file means defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+        };
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        let file: ConfigFile = toml::from_str(text)?;
+        match file.pulse {
+            Some(table) => table.try_into(),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// The country database: configured, else the npm package installed by the setup script.
+    pub fn geoip_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.geoip_db {
+            return Some(p.clone());
+        }
+        let bundled = PathBuf::from(
+            "node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb",
+        );
+        bundled.exists().then_some(bundled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pulse_table_and_ignores_leptos_table() {
+        let c = Config::from_toml(
+            "[package.metadata.leptos]\noutput-name = \"x\"\n[pulse]\ndata_dir = \"/tmp/p\"\n[pulse.live]\nheartbeat_secs = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/p"));
+        assert_eq!(c.live.heartbeat_secs, 5);
+        assert_eq!(c.ingest.batch_max, IngestConfig::default().batch_max);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(Config::from_toml("[pulse]\ndata_dri = \"x\"\n").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Enrichment of a tracking request: user agent → device/browser/OS and bot detection,
+//! referrer → source (`utm_source` first), IP → country (MaxMind-format database), and the
+//! URL → pathname. Pure functions plus the loaded lookups; no I/O per request.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::model::Device;
+
+pub struct Enricher {
+    bots: isbot::Bots,
+    ua: woothee::parser::Parser,
+    geo: Option<maxminddb::Reader<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub device: Device,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+}
+
+impl Enricher {
+    pub fn new(geoip: Option<&Path>) -> Self {
+        let geo = geoip.and_then(|p| match maxminddb::Reader::open_readfile(p) {
+            Ok(r) => {
+                tracing::info!(path = %p.display(), "country database loaded");
+                Some(r)
+            }
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "country database unreadable; country will be null");
+                None
+            }
+        });
+        if geo.is_none() {
+            tracing::info!("no country database; country will be null");
+        }
+        Self { bots: isbot::Bots::default(), ua: woothee::parser::Parser::new(), geo }
+    }
+
+    /// Crawlers, monitors, headless browsers and empty user agents.
+    pub fn is_bot(&self, user_agent: &str) -> bool {
+        let ua = user_agent.trim();
+        ua.is_empty() || self.bots.is_bot(ua)
+    }
+
+    pub fn client(&self, user_agent: &str, screen_width: Option<u32>) -> Client {
+        let parsed = self.ua.parse(user_agent);
+        let known = |s: &str| (!s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN).then(|| s.to_string());
+        let browser = parsed.as_ref().and_then(|r| known(r.name));
+        let os = parsed.as_ref().and_then(|r| known(r.os));
+        let lower = user_agent.to_ascii_lowercase();
+        let device = match screen_width {
+            Some(w) if w > 0 && w < 768 => Device::Mobile,
+            Some(w) if w > 0 && w < 1024 => Device::Tablet,
+            Some(w) if w > 0 => Device::Desktop,
+            _ if lower.contains("ipad") || lower.contains("tablet") => Device::Tablet,
+            _ => match parsed.as_ref().map(|r| r.category) {
+                Some("smartphone") | Some("mobilephone") => Device::Mobile,
+                _ => Device::Desktop,
+            },
+        };
+        Client { device, browser, os }
+    }
+
+    pub fn country(&self, ip: IpAddr) -> Option<String> {
+        let reader = self.geo.as_ref()?;
+        let country: maxminddb::geoip2::Country = reader.lookup(ip).ok()??;
+        country.country.and_then(|c| c.iso_code).map(str::to_string)
+    }
+}
+
+/// `utm_source` of the page URL, else the referrer's host without `www.`; a referrer on the
+/// page's own host is internal navigation, not a source.
+pub fn source(page: &url::Url, referrer: Option<&str>) -> Option<String> {
+    if let Some((_, v)) = page.query_pairs().find(|(k, _)| k == "utm_source") {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Some(v.chars().take(100).collect());
+        }
+    }
+    let r = url::Url::parse(referrer?).ok()?;
+    let host = r.host_str()?.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
+    let own = page.host_str().map(|h| h.to_ascii_lowercase());
+    let own = own.as_deref().map(|h| h.strip_prefix("www.").unwrap_or(h));
+    (Some(host.as_str()) != own).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+
+    #[test]
+    fn parses_browser_os_and_device() {
+        let e = Enricher::new(None);
+        let c = e.client(CHROME, None);
+        assert_eq!(c.browser.as_deref(), Some("Chrome"));
+        assert_eq!(c.os.as_deref(), Some("Linux"));
+        assert_eq!(c.device, Device::Desktop);
+        assert_eq!(e.client(IPHONE, None).device, Device::Mobile);
+        assert_eq!(e.client(CHROME, Some(800)).device, Device::Tablet);
+    }
+
+    #[test]
+    fn detects_bots() {
+        let e = Enricher::new(None);
+        assert!(e.is_bot("Googlebot/2.1 (+http://www.google.com/bot.html)"));
+        assert!(e.is_bot("curl/8.0"));
+        assert!(e.is_bot(""));
+        assert!(!e.is_bot(CHROME));
+    }
+
+    #[test]
+    fn source_prefers_utm_and_ignores_own_host() {
+        let page = url::Url::parse("https://shop.example/a?utm_source=newsletter").unwrap();
+        assert_eq!(source(&page, Some("https://google.com/")).as_deref(), Some("newsletter"));
+        let page = url::Url::parse("https://www.shop.example/a").unwrap();
+        assert_eq!(source(&page, Some("https://www.google.com/search")).as_deref(), Some("google.com"));
+        assert_eq!(source(&page, Some("https://shop.example/b")), None);
+        assert_eq!(source(&page, Some("not a url")), None);
+        assert_eq!(source(&page, None), None);
+    }
+}

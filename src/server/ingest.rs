@@ -1,0 +1,313 @@
+//! `POST /api/track` (contract §1): read at most 16 KiB, parse JSON or `text/plain` JSON,
+//! validate naming the bad field, drop bots, rate-limit per IP, enrich, hash the visitor, hand
+//! the event to the writer and answer `202` only once it is durably stored.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::model::{Event, TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
+use crate::server::enrich;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::server::store::{AccountStore, Appended};
+use crate::server::writer::WriteRequest;
+
+const MAX_URL: usize = 2048;
+const MAX_TITLE: usize = 512;
+const MAX_NAME: usize = 64;
+const MAX_PROP_KEY: usize = 64;
+const MAX_PROP_TEXT: usize = 512;
+const MAX_ID: usize = 128;
+
+/// A request that passed validation, with what was derived from it.
+#[derive(Debug, Clone)]
+pub struct ValidTrack {
+    pub req: TrackRequest,
+    pub kind: String,
+    pub url: url::Url,
+    pub pathname: String,
+    pub referrer: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> AppError {
+    AppError::InvalidPayload(msg.into())
+}
+
+/// Parses a body as a tracking request; errors name the field.
+pub fn parse(body: &[u8]) -> Result<TrackRequest, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            invalid(format!("body is not valid JSON: {inner}"))
+        } else if path == "." {
+            invalid(format!("body: {inner}"))
+        } else {
+            invalid(format!("field `{path}`: {inner}"))
+        }
+    })
+}
+
+/// Checks every field against the contract's limits.
+pub fn validate(req: TrackRequest) -> Result<ValidTrack, AppError> {
+    if req.website_id.trim().is_empty() || req.website_id.len() > MAX_ID {
+        return Err(invalid("field `website_id`: must be a website id as created by `pulse site add`"));
+    }
+    let kind = match req.kind.as_deref().map(str::trim) {
+        None | Some("") => Event::PAGEVIEW.to_string(),
+        Some(k) if k.chars().count() > MAX_NAME || k.chars().any(char::is_control) => {
+            return Err(invalid("field `type`: must be `pageview` or an event name of 1-64 characters"));
+        }
+        Some(k) => k.to_string(),
+    };
+    if req.url.len() > MAX_URL {
+        return Err(invalid(format!("field `url`: longer than {MAX_URL} characters")));
+    }
+    let url = url::Url::parse(&req.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| invalid("field `url`: must be an absolute http(s) URL"))?;
+    let pathname = url.path().to_string();
+    let referrer = match req.referrer.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) if r.len() > MAX_URL => {
+            return Err(invalid(format!("field `referrer`: longer than {MAX_URL} characters")));
+        }
+        Some(r) => Some(r.to_string()),
+    };
+    if req.title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
+        return Err(invalid(format!("field `title`: longer than {MAX_TITLE} characters")));
+    }
+    if let Some(props) = &req.props {
+        if props.len() > MAX_PROPS {
+            return Err(invalid(format!("field `props`: at most {MAX_PROPS} keys, got {}", props.len())));
+        }
+        for (k, v) in props {
+            if k.is_empty() || k.chars().count() > MAX_PROP_KEY {
+                return Err(invalid(format!("field `props`: key {k:?} must be 1-{MAX_PROP_KEY} characters")));
+            }
+            if let crate::model::PropValue::Text(s) = v
+                && s.chars().count() > MAX_PROP_TEXT
+            {
+                return Err(invalid(format!("field `props.{k}`: longer than {MAX_PROP_TEXT} characters")));
+            }
+        }
+    }
+    for (name, v) in [("visitor_id", &req.visitor_id), ("session_id", &req.session_id)] {
+        if v.as_ref().is_some_and(|s| s.is_empty() || s.len() > MAX_ID) {
+            return Err(invalid(format!("field `{name}`: must be 1-{MAX_ID} characters")));
+        }
+    }
+    Ok(ValidTrack { req, kind, url, pathname, referrer })
+}
+
+/// Per-IP token buckets. Keys are pruned every tick (`retain_recent`), which bounds memory to
+/// the clients of the last burst window.
+pub struct IpLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl IpLimiter {
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(per_second).max(1)).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)) }
+    }
+
+    /// `Err(seconds to wait)` when the IP is over its rate.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// Known website ids, so tracking doesn't read the store per request. Only ids that exist are
+/// cached, so its size is bounded by the number of websites.
+#[derive(Default)]
+pub struct SiteCache {
+    known: Mutex<HashSet<String>>,
+}
+
+impl SiteCache {
+    pub async fn exists(&self, accounts: &dyn AccountStore, id: &str) -> Result<bool, AppError> {
+        if self.known.lock().map(|k| k.contains(id)).unwrap_or(false) {
+            return Ok(true);
+        }
+        let found = accounts.website(id).await?.is_some();
+        if found && let Ok(mut k) = self.known.lock() {
+            k.insert(id.to_string());
+        }
+        Ok(found)
+    }
+}
+
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> IpAddr {
+    if trust_proxy
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip())
+}
+
+fn content_type_ok(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else { return true };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    matches!(mime, "" | "application/json" | "text/plain")
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, AppError> {
+    axum::body::to_bytes(body, MAX_TRACK_BODY_BYTES).await.map_err(|e| {
+        // the only failure of a local body read is the length limit; a broken connection
+        // gets no answer anyway
+        tracing::debug!(error = %e, "track body refused");
+        AppError::PayloadTooLarge(MAX_TRACK_BODY_BYTES)
+    })
+}
+
+pub async fn track_handler(State(state): State<AppState>, req: Request) -> Response {
+    match track(&state, req).await {
+        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Err(e) => {
+            state.metrics.ingest(e.code());
+            e.into_response()
+        }
+    }
+}
+
+async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError> {
+    let received = Instant::now();
+    let (parts, body) = req.into_parts();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let ip = client_ip(&parts.headers, peer, state.cfg.trust_proxy);
+    state.limiter.check(ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs.max(1) })?;
+    if parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_TRACK_BODY_BYTES)
+    {
+        return Err(AppError::PayloadTooLarge(MAX_TRACK_BODY_BYTES));
+    }
+    if !content_type_ok(&parts.headers) {
+        return Err(AppError::UnsupportedMediaType(
+            "send the body as application/json or text/plain".into(),
+        ));
+    }
+    let body = read_body(body).await?;
+    let valid = validate(parse(&body)?)?;
+    let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !state.sites.exists(state.accounts.as_ref(), &valid.req.website_id).await? {
+        return Err(AppError::UnknownWebsite(valid.req.website_id));
+    }
+    if state.enricher.is_bot(ua) {
+        state.metrics.ingest("bot");
+        return Ok(TrackAccepted { id: None, dropped: Some("bot".into()) });
+    }
+    let event = enrich_event(state, valid, ip, ua).await?;
+    let id = event.id;
+    let (ack, done) = oneshot::channel();
+    state.ingest.try_send(WriteRequest { event, received, ack }).map_err(|e| match e {
+        tokio::sync::mpsc::error::TrySendError::Full(_) => AppError::QueueFull,
+        tokio::sync::mpsc::error::TrySendError::Closed(_) => AppError::ShuttingDown,
+    })?;
+    match done.await {
+        Ok(Ok(Appended::Stored(_) | Appended::Duplicate)) => Ok(TrackAccepted { id: Some(id), dropped: None }),
+        Ok(Err(e)) => Err(AppError::Internal(e)),
+        Err(_) => Err(AppError::ShuttingDown),
+    }
+}
+
+async fn enrich_event(state: &AppState, v: ValidTrack, ip: IpAddr, ua: &str) -> Result<Event, AppError> {
+    let client = state.enricher.client(ua, v.req.screen_width);
+    let visitor_id = match &v.req.visitor_id {
+        Some(given) => state.visitors.hash_given(&v.req.website_id, given),
+        None => state.visitors.derive(&v.req.website_id, ip, ua).await?,
+    };
+    Ok(Event {
+        id: v.req.event_id.unwrap_or_else(Uuid::now_v7),
+        time: Utc::now(),
+        kind: v.kind,
+        pathname: v.pathname,
+        source: enrich::source(&v.url, v.referrer.as_deref()),
+        url: v.url.to_string(),
+        referrer: v.referrer,
+        title: v.req.title.filter(|t| !t.trim().is_empty()),
+        visitor_id,
+        session_id: v.req.session_id,
+        device: client.device,
+        browser: client.browser,
+        os: client.os,
+        country: state.enricher.country(ip),
+        props: v.req.props.unwrap_or_default(),
+        website_id: v.req.website_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> ValidTrack {
+        validate(parse(body.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn err(body: &str) -> String {
+        match parse(body.as_bytes()).and_then(validate) {
+            Ok(_) => panic!("accepted {body}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn minimal_body_is_a_pageview_with_derived_pathname() {
+        let v = ok(r#"{"website_id":"w","url":"https://a.com/x/y?q=1"}"#);
+        assert_eq!(v.kind, "pageview");
+        assert_eq!(v.pathname, "/x/y");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err(r#"{"website_id":"w"}"#).contains("url"));
+        assert!(err(r#"{"url":"https://a.com"}"#).contains("website_id"));
+        assert!(err(r#"{"website_id":"w","url":"nope"}"#).contains("`url`"));
+        assert!(err(r#"{"website_id":5,"url":"https://a.com"}"#).contains("website_id"));
+        assert!(err(r#"{"website_id":"w","url":"https://a.com","event_id":"x"}"#).contains("event_id"));
+        assert!(err(r#"{"website_id":"w","url":"https://a.com","props":{"a":[1]}}"#).contains("props"));
+        let long = "x".repeat(65);
+        assert!(err(&format!(r#"{{"website_id":"w","url":"https://a.com","type":"{long}"}}"#)).contains("type"));
+        assert!(err("{not json").contains("JSON"));
+        assert!(err("[]").contains("body"));
+    }
+
+    #[test]
+    fn at_most_thirty_props() {
+        let props: Vec<String> = (0..31).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let body = format!(r#"{{"website_id":"w","url":"https://a.com","props":{{{}}}}}"#, props.join(","));
+        assert!(err(&body).contains("at most 30"));
+    }
+}

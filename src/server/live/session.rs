@@ -1,0 +1,235 @@
+//! One live connection's subscriptions, independent of transport: subscribe (snapshot, or
+//! replay from a cursor, or `gap` + snapshot), unsubscribe, and `next()` — the next frame to
+//! write, a heartbeat, or a reason to close. Tracks the newest cursor delivered per website so
+//! frames already covered by a snapshot or replay are never sent twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+
+use crate::model::{Cursor, ErrorCode, LiveMessage, StreamCursor};
+use crate::server::error::AppError;
+use crate::server::hub::{ConnSignal, Frame, Start, Subscriber};
+use crate::server::state::AppState;
+use crate::server::store::{Seq, UserRow};
+
+use super::ConnectionGuard;
+
+/// Marker queued after the final `error` when an admin closes the streams.
+const CLOSE: &str = "close";
+
+pub enum Next {
+    Frame(Arc<Frame>),
+    /// Close the connection; the message is the reason.
+    Close(&'static str),
+}
+
+pub struct LiveSession {
+    state: AppState,
+    user: UserRow,
+    sub: Subscriber,
+    rx: mpsc::Receiver<Arc<Frame>>,
+    /// Newest cursor delivered per subscribed website.
+    delivered: HashMap<String, Seq>,
+    /// Frames produced by commands (snapshots, replays, errors), written before the queue.
+    pending: VecDeque<Arc<Frame>>,
+    heartbeat: Interval,
+    shutdown: watch::Receiver<bool>,
+    _slot: ConnectionGuard,
+}
+
+fn message(msg: &LiveMessage) -> Arc<Frame> {
+    Frame::encode(msg, 0)
+}
+
+pub fn error_frame(code: ErrorCode, message: impl Into<String>, website_id: Option<&str>) -> Arc<Frame> {
+    self::message(&LiveMessage::Error {
+        code,
+        message: message.into(),
+        website_id: website_id.map(str::to_string),
+    })
+}
+
+impl LiveSession {
+    pub fn new(state: AppState, user: UserRow, slot: ConnectionGuard) -> Self {
+        let (tx, rx) = mpsc::channel(state.cfg.live.connection_queue.max(1));
+        let sub = Subscriber { id: state.hub.next_subscriber_id(), tx, signal: Arc::new(ConnSignal::default()) };
+        let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
+        let mut heartbeat = interval_at(Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let shutdown = state.shutdown.subscribe();
+        Self {
+            state,
+            user,
+            sub,
+            rx,
+            delivered: HashMap::new(),
+            pending: VecDeque::new(),
+            heartbeat,
+            shutdown,
+            _slot: slot,
+        }
+    }
+
+    pub fn user(&self) -> &UserRow {
+        &self.user
+    }
+
+    /// Checks that the website exists and the user may watch it.
+    pub async fn authorize(&self, website_id: &str) -> Result<(), AppError> {
+        if self.state.accounts.website(website_id).await?.is_none() {
+            return Err(AppError::NotFound(format!("no website with id {website_id:?}")));
+        }
+        if !self.state.accounts.can_access(&self.user, website_id).await? {
+            return Err(AppError::Forbidden(format!("no access to website {website_id:?}")));
+        }
+        Ok(())
+    }
+
+    /// Subscribes, queueing the start of the stream. Problems become `error` frames: the
+    /// connection stays usable.
+    pub async fn subscribe(&mut self, website_id: &str, cursor: Option<&str>) {
+        let resume = match cursor.map(str::parse::<Cursor>).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                self.pending.push_back(error_frame(ErrorCode::BadRequest, e.to_string(), Some(website_id)));
+                return;
+            }
+        };
+        if let Err(e) = self.authorize(website_id).await {
+            let code = match e {
+                AppError::Forbidden(_) => ErrorCode::Forbidden,
+                AppError::NotFound(_) => ErrorCode::NotFound,
+                _ => ErrorCode::BadRequest,
+            };
+            self.pending.push_back(error_frame(code, e.to_string(), Some(website_id)));
+            return;
+        }
+        self.subscribe_authorized(website_id, resume).await;
+    }
+
+    /// Subscribes to a website the caller has already authorized.
+    pub async fn subscribe_authorized(&mut self, website_id: &str, resume: Option<Cursor>) {
+        if !self.delivered.contains_key(website_id) && self.delivered.len() >= self.state.cfg.live.max_subscriptions {
+            let msg = format!("at most {} websites per connection", self.state.cfg.live.max_subscriptions);
+            self.pending.push_back(error_frame(ErrorCode::BadRequest, msg, Some(website_id)));
+            return;
+        }
+        self.state.hub.unsubscribe(website_id, self.sub.id);
+        match self.state.hub.subscribe(website_id, self.sub.clone(), resume).await {
+            Ok(Start::Replay { frames, cursor, stats }) => {
+                self.delivered.insert(website_id.to_string(), cursor);
+                self.pending.extend(frames);
+                self.pending.push_back(stats);
+            }
+            Ok(Start::Snapshot { gap, snapshot, cursor }) => {
+                self.delivered.insert(website_id.to_string(), cursor);
+                if gap {
+                    self.pending.push_back(message(&LiveMessage::Gap { website_id: website_id.to_string() }));
+                }
+                self.pending.push_back(Frame::encode(&snapshot, cursor));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, website_id, "subscribe failed");
+                self.pending.push_back(error_frame(ErrorCode::BadRequest, "the store is unavailable; retry", Some(website_id)));
+            }
+        }
+    }
+
+    pub fn unsubscribe(&mut self, website_id: &str) {
+        self.state.hub.unsubscribe(website_id, self.sub.id);
+        self.delivered.remove(website_id);
+    }
+
+    pub fn push(&mut self, frame: Arc<Frame>) {
+        self.pending.push_back(frame);
+    }
+
+    /// The SSE `id:` covering every website of this connection.
+    pub fn stream_cursor(&self) -> String {
+        let mut c = StreamCursor::default();
+        for (site, seq) in &self.delivered {
+            c.set(site, Cursor(*seq));
+        }
+        c.to_string()
+    }
+
+    /// Whether a frame from the queue is new to this client (and records it as delivered).
+    fn admit(&mut self, frame: &Frame) -> bool {
+        let Some(delivered) = self.delivered.get_mut(&*frame.website_id) else {
+            // unsubscribed meanwhile; connection-wide notices have no website
+            return frame.website_id.is_empty();
+        };
+        let fresh = match frame.kind {
+            "event" => frame.seq > *delivered,
+            "stats" => frame.seq >= *delivered,
+            _ => true,
+        };
+        if fresh && frame.seq > *delivered {
+            *delivered = frame.seq;
+        }
+        fresh
+    }
+
+    /// Waits for the next thing to write. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            if let Some(f) = self.pending.pop_front() {
+                if f.kind == CLOSE {
+                    return Next::Close("closed by an admin");
+                }
+                return Next::Frame(f);
+            }
+            if *self.shutdown.borrow() {
+                return Next::Close("server shutting down");
+            }
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => {}
+                _ = self.sub.signal.notify.notified() => self.on_signal(),
+                frame = self.rx.recv() => match frame {
+                    Some(f) if self.admit(&f) => return Next::Frame(f),
+                    Some(_) => {}
+                    None => return Next::Close("subscription closed"),
+                },
+                _ = self.heartbeat.tick() => {
+                    return Next::Frame(message(&LiveMessage::Heartbeat { server_time: Utc::now() }));
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self) {
+        if self.sub.signal.closed.load(Ordering::Acquire) {
+            self.pending.push_back(error_frame(ErrorCode::Closed, "an admin closed this website's live streams", None));
+            self.pending.push_back(Arc::new(Frame { website_id: "".into(), seq: 0, kind: CLOSE, json: "".into() }));
+            return;
+        }
+        let lagged: Vec<String> =
+            self.sub.signal.lagged.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+        for site in lagged {
+            if !self.delivered.contains_key(&site) {
+                continue;
+            }
+            tracing::debug!(website_id = %site, "slow client: gap + snapshot");
+            if let Some((snapshot, cursor)) = self.state.hub.resync(&site, self.sub.id) {
+                self.delivered.insert(site.clone(), cursor);
+                self.pending.push_back(message(&LiveMessage::Gap { website_id: site }));
+                self.pending.push_back(Frame::encode(&snapshot, cursor));
+            }
+        }
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        for site in self.delivered.keys() {
+            self.state.hub.unsubscribe(site, self.sub.id);
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Everything that runs only on the server (`ssr`). `app(state)` is the whole HTTP surface,
+//! `Server::start` wires the store, hub, writer and background ticks around it (tests call it
+//! on port 0), and `run` is what `pulse serve` does.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod enrich;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+pub mod shutdown;
+pub mod state;
+pub mod store;
+pub mod visitor;
+pub mod writer;
+
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, Method};
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::app::{shell, App};
+use config::Config;
+use hub::Hub;
+use metrics::Metrics;
+use shutdown::Shutdown;
+use state::AppState;
+use store::{AccountStore, EventStore, SqliteStore};
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,pulse=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// Leptos site settings from `LEPTOS_*` (set by cargo-leptos), with Pulse's output name.
+pub fn leptos_options() -> LeptosOptions {
+    let mut opts = leptos::config::get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "LEPTOS_* settings unreadable; using defaults");
+            LeptosOptions::builder().output_name("pulse").build()
+        });
+    if opts.output_name.is_empty() {
+        opts.output_name = "pulse".into();
+    }
+    opts
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let track_cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(86_400));
+    let tracking = Router::new().route("/api/track", post(ingest::track_handler)).layer(track_cors);
+
+    let api = Router::new()
+        .route("/api/auth/login", post(auth::login_handler))
+        .route("/api/auth/logout", post(auth::logout_handler))
+        .route("/api/live/ws", get(live::ws::ws_handler))
+        .route("/api/live/sse", get(live::sse::sse_handler))
+        .route("/api/live/stats", get(api::live_stats))
+        .route("/api/websites", get(api::websites))
+        .route("/api/websites/{website_id}/connections", delete(api::close_connections))
+        .route("/api/websites/{website_id}/broadcast", post(api::broadcast))
+        .route("/api/{*rest}", any(pages::api_not_found))
+        .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .route("/demo", get(demo::demo_page))
+        .route("/demo/{*rest}", get(demo::demo_page));
+
+    let leptos_options = state.leptos.clone();
+    let routes = generate_route_list(App);
+    let ui = Router::new()
+        .leptos_routes_with_context(&state, routes, || {}, {
+            let opts = leptos_options.clone();
+            move || shell(opts.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+
+    Router::new()
+        .merge(tracking)
+        .merge(api)
+        .merge(ui)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login))
+        .with_state(state)
+}
+
+/// A running Pulse: the HTTP server plus its writer and background ticks.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Shutdown,
+    http: JoinHandle<std::io::Result<()>>,
+    writer: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store in `cfg.data_dir`, rebuilds the live state from it and serves on
+    /// `listener`.
+    pub async fn start(cfg: Config, leptos: LeptosOptions, listener: TcpListener) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let store = Arc::new(
+            SqliteStore::open(&cfg.data_dir).with_context(|| format!("opening store in {}", cfg.data_dir.display()))?,
+        );
+        let events: Arc<dyn EventStore> = store.clone();
+        let accounts: Arc<dyn AccountStore> = store;
+        let metrics = Metrics::new();
+        let shutdown = Shutdown::new();
+        let hub = Hub::new(cfg.live.clone(), events.clone());
+        let started = std::time::Instant::now();
+        let sites = hub.rebuild().await.context("rebuilding live state from the store")?;
+        tracing::info!(websites = sites, ms = started.elapsed().as_millis() as u64, "live state rebuilt");
+
+        let (ingest, rx) = writer::queue(&cfg.ingest);
+        let writer = writer::spawn(
+            cfg.ingest.clone(),
+            events.clone(),
+            hub.clone(),
+            metrics.clone(),
+            rx,
+            shutdown.subscribe(),
+        );
+        let state = AppState {
+            leptos,
+            events,
+            hub: hub.clone(),
+            ingest,
+            sites: Arc::new(ingest::SiteCache::default()),
+            enricher: Arc::new(enrich::Enricher::new(cfg.geoip_path().as_deref())),
+            visitors: Arc::new(visitor::VisitorHasher::new(accounts.clone()).await?),
+            limiter: Arc::new(ingest::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
+            auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_deref(), cfg.session_hours)?),
+            connections: Arc::new(live::Connections::new(
+                cfg.live.max_connections,
+                cfg.live.max_connections_per_user,
+                metrics.clone(),
+            )),
+            metrics,
+            accounts,
+            shutdown: shutdown.clone(),
+            cfg: Arc::new(cfg),
+        };
+        let ticker = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                let mut ticks: u64 = 0;
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => {}
+                        _ = state.shutdown.wait() => break,
+                    }
+                    state.hub.tick();
+                    ticks += 1;
+                    if ticks % 60 == 0 {
+                        state.limiter.prune();
+                    }
+                }
+            }
+        });
+        let router = app(state.clone());
+        let http = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(async move { shutdown.wait().await })
+                    .await
+            }
+        });
+        Ok(Self { addr, state, shutdown, http, writer, ticker })
+    }
+
+    /// Stops accepting, closes live connections, flushes the writer and waits for all of it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped (after `stop` or a signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let http = self.http.await.context("http task")?;
+        self.writer.await.context("writer task")?;
+        self.ticker.await.context("tick task")?;
+        http.context("http server")?;
+        Ok(())
+    }
+
+    pub fn trigger_shutdown(&self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// `pulse serve`.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.addr).await.with_context(|| format!("binding {}", cfg.addr))?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let demo = cfg.demo;
+    let server = Server::start(cfg, leptos_options(), listener).await?;
+    if demo {
+        demo::ensure_demo(server.state.accounts.as_ref(), &base_url).await?;
+    }
+    tracing::info!(%addr, "Pulse is listening on {base_url}");
+    let signal_shutdown = {
+        let s = server.shutdown.clone();
+        async move {
+            shutdown::signal().await;
+            s.trigger();
+        }
+    };
+    tokio::spawn(signal_shutdown);
+    server.wait().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

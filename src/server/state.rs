@@ -1,0 +1,42 @@
+//! `AppState`: the handles every handler shares. Cheap to clone (all `Arc`s).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::server::auth::AuthKeys;
+use crate::server::config::Config;
+use crate::server::enrich::Enricher;
+use crate::server::hub::Hub;
+use crate::server::ingest::{IpLimiter, SiteCache};
+use crate::server::live::Connections;
+use crate::server::metrics::Metrics;
+use crate::server::shutdown::Shutdown;
+use crate::server::store::{AccountStore, EventStore};
+use crate::server::visitor::VisitorHasher;
+use crate::server::writer::IngestQueue;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub leptos: LeptosOptions,
+    pub events: Arc<dyn EventStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub hub: Hub,
+    pub ingest: IngestQueue,
+    pub sites: Arc<SiteCache>,
+    pub enricher: Arc<Enricher>,
+    pub visitors: Arc<VisitorHasher>,
+    pub limiter: Arc<IpLimiter>,
+    pub auth: Arc<AuthKeys>,
+    pub metrics: Metrics,
+    pub connections: Arc<Connections>,
+    pub shutdown: Shutdown,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

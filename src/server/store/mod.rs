@@ -1,0 +1,115 @@
+//! Storage behind two traits whose methods mirror the query patterns a ScyllaDB backend will
+//! serve (append a batch; newest N by cursor; a day-spanning range; events since T), so the
+//! rest of the server never sees SQL. Row types live here, apart from the wire types.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::{Event, Website};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored event is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("store task failed: {0}")]
+    Task(String),
+    #[error("cannot open store: {0}")]
+    Open(String),
+}
+
+/// The store's sequence number: strictly increasing in commit order, never reused.
+pub type Seq = u64;
+
+/// An event as read back, with its commit position.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub seq: Seq,
+    pub event: Event,
+}
+
+/// What `append` did with one event of the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    Stored(Seq),
+    /// Same `(website_id, id)` already stored: acknowledged, not stored twice.
+    Duplicate,
+}
+
+/// Keyset position for newest-first paging: `(time, seq)` of the last row returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    pub time_ms: i64,
+    pub seq: Seq,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub next: Option<PageCursor>,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Durably stores a batch in one transaction (one fsync); order is kept.
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError>;
+    /// Newest first, `limit` at most, strictly older than `before`.
+    async fn newest(
+        &self,
+        website_id: &str,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError>;
+    /// Newest first within `[from, to)`, which may span many days.
+    async fn range(
+        &self,
+        website_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError>;
+    /// Every event with `time >= since`, of one website or of all, in commit order.
+    async fn since(
+        &self,
+        website_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The highest sequence number of a website's events older than `before` (0 if none):
+    /// everything after it is what `since(before)` returns.
+    async fn last_seq_before(&self, website_id: &str, before: DateTime<Utc>) -> Result<Seq, StoreError>;
+    /// Answers when the store is reachable (for `/health`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn create_user(&self, email: &str, password_hash: &str, is_admin: bool) -> Result<i64, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError>;
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    async fn create_website(&self, site: &Website, owner: Option<i64>) -> Result<(), StoreError>;
+    async fn website(&self, id: &str) -> Result<Option<Website>, StoreError>;
+    /// Websites the user may watch: all for a global admin, else owned or shared ones.
+    async fn websites_for(&self, user: &UserRow) -> Result<Vec<Website>, StoreError>;
+    async fn can_access(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError>;
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Deletes settings whose key starts with `prefix` and sorts before `before` (old salts).
+    async fn delete_settings_before(&self, prefix: &str, before: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,399 @@
+//! Embedded store: SQLite (bundled) in WAL mode. One connection for the writer task, one for
+//! reads, each behind a std `Mutex` used only inside `spawn_blocking` (no `.await` under it).
+//! Events are kept as their wire JSON plus the indexed columns queries need.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    AccountStore, Appended, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
+    UserRow,
+};
+use crate::model::{Event, Website};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    website_id TEXT    NOT NULL,
+    id         TEXT    NOT NULL,
+    time_ms    INTEGER NOT NULL,
+    kind       TEXT    NOT NULL,
+    pathname   TEXT    NOT NULL,
+    visitor_id TEXT    NOT NULL,
+    data       TEXT    NOT NULL,
+    UNIQUE (website_id, id)
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (website_id, time_ms, seq);
+CREATE INDEX IF NOT EXISTS events_by_global_time ON events (time_ms);
+CREATE TABLE IF NOT EXISTS users (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    is_admin      INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS websites (
+    id         TEXT PRIMARY KEY,
+    domain     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    owner_id   INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    website_id TEXT    NOT NULL REFERENCES websites(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    role       TEXT    NOT NULL,
+    PRIMARY KEY (website_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL: readers never block the writer; synchronous=FULL keeps a commit durable across
+    // power loss, which is what `202` promises. Group commit amortises the fsync.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (and creates) `dir/pulse.db`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("pulse.db");
+        let writer = open(&path)?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = open(&path)?;
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+    }
+
+    async fn with<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Task("connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::with(&self.reader, f).await
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::with(&self.writer, f).await
+    }
+}
+
+fn page_from_rows(rows: Vec<(Seq, i64, String)>, limit: usize) -> Result<EventPage, StoreError> {
+    let mut events = Vec::with_capacity(rows.len().min(limit));
+    let mut next = None;
+    for (i, (seq, time_ms, data)) in rows.into_iter().enumerate() {
+        if i == limit {
+            break;
+        }
+        events.push(StoredEvent { seq, event: serde_json::from_str(&data)? });
+        next = Some(PageCursor { time_ms, seq });
+    }
+    // `limit + 1` rows were asked for: a next page exists only if the extra row came back.
+    Ok(EventPage { next: if events.len() == limit { next } else { None }, events })
+}
+
+fn query_page(
+    conn: &Connection,
+    website_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+    before: Option<PageCursor>,
+) -> Result<Vec<(Seq, i64, String)>, StoreError> {
+    let (b_time, b_seq) = before.map_or((i64::MAX, i64::MAX), |c| (c.time_ms, c.seq as i64));
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time_ms, data FROM events
+         WHERE website_id = ?1 AND time_ms >= ?2 AND time_ms < ?3
+           AND (time_ms < ?4 OR (time_ms = ?4 AND seq < ?5))
+         ORDER BY time_ms DESC, seq DESC LIMIT ?6",
+    )?;
+    let rows = stmt
+        .query_map(params![website_id, from_ms, to_ms, b_time, b_seq, (limit + 1) as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as Seq, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut out = Vec::with_capacity(events.len());
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO events
+                     (website_id, id, time_ms, kind, pathname, visitor_id, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for e in &events {
+                    let data = serde_json::to_string(e)?;
+                    let n = stmt.execute(params![
+                        e.website_id,
+                        e.id.to_string(),
+                        e.time.timestamp_millis(),
+                        e.kind,
+                        e.pathname,
+                        e.visitor_id,
+                        data
+                    ])?;
+                    out.push(if n == 1 {
+                        Appended::Stored(tx.last_insert_rowid() as Seq)
+                    } else {
+                        Appended::Duplicate
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn newest(
+        &self,
+        website_id: &str,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError> {
+        let site = website_id.to_string();
+        self.read(move |c| page_from_rows(query_page(c, &site, i64::MIN, i64::MAX, limit, before)?, limit))
+            .await
+    }
+
+    async fn range(
+        &self,
+        website_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError> {
+        let site = website_id.to_string();
+        let (f, t) = (from.timestamp_millis(), to.timestamp_millis());
+        self.read(move |c| page_from_rows(query_page(c, &site, f, t, limit, before)?, limit)).await
+    }
+
+    async fn since(
+        &self,
+        website_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let site = website_id.map(str::to_string);
+        let since_ms = since.timestamp_millis();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, data FROM events
+                 WHERE time_ms >= ?1 AND (?2 IS NULL OR website_id = ?2) ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map(params![since_ms, site], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(seq, data)| Ok(StoredEvent { seq: seq as Seq, event: serde_json::from_str(&data)? }))
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_seq_before(&self, website_id: &str, before: DateTime<Utc>) -> Result<Seq, StoreError> {
+        let site = website_id.to_string();
+        let ms = before.timestamp_millis();
+        self.read(move |c| {
+            let seq: Option<i64> = c.query_row(
+                "SELECT max(seq) FROM events WHERE website_id = ?1 AND time_ms < ?2",
+                params![site, ms],
+                |r| r.get(0),
+            )?;
+            Ok(seq.unwrap_or(0) as Seq)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, is_admin: r.get(3)? })
+}
+
+fn website_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Website> {
+    Ok(Website { id: r.get(0)?, domain: r.get(1)?, name: r.get(2)? })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_user(&self, email: &str, password_hash: &str, is_admin: bool) -> Result<i64, StoreError> {
+        let (email, hash) = (email.to_string(), password_hash.to_string());
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![email, hash, is_admin, Utc::now().to_rfc3339()],
+            ) {
+                Ok(_) => Ok(c.last_insert_rowid()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("user {email}"))),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        let email = email.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, email, password_hash, is_admin FROM users WHERE email = ?1",
+                params![email],
+                user_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, email, password_hash, is_admin FROM users WHERE id = ?1",
+                params![id],
+                user_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64))
+            .await
+    }
+
+    async fn create_website(&self, site: &Website, owner: Option<i64>) -> Result<(), StoreError> {
+        let site = site.clone();
+        self.write(move |c| {
+            match c.execute(
+                "INSERT INTO websites (id, domain, name, owner_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![site.id, site.domain, site.name, owner, Utc::now().to_rfc3339()],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("website {}", site.id))),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn website(&self, id: &str) -> Result<Option<Website>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row("SELECT id, domain, name FROM websites WHERE id = ?1", params![id], website_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn websites_for(&self, user: &UserRow) -> Result<Vec<Website>, StoreError> {
+        let (uid, admin) = (user.id, user.is_admin);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, domain, name FROM websites w
+                 WHERE ?2 OR w.owner_id = ?1
+                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1)
+                 ORDER BY name COLLATE NOCASE, id",
+            )?;
+            let rows = stmt.query_map(params![uid, admin], website_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn can_access(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError> {
+        let (uid, admin, site) = (user.id, user.is_admin, website_id.to_string());
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM websites w WHERE w.id = ?2 AND (?3 OR w.owner_id = ?1
+                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1)))",
+                params![uid, site, admin],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        })
+        .await
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_settings_before(&self, prefix: &str, before: &str) -> Result<(), StoreError> {
+        let (prefix, before) = (prefix.to_string(), before.to_string());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM settings WHERE substr(key, 1, length(?1)) = ?1 AND key < ?2",
+                params![prefix, before],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,108 @@
+//! The single writer: drains the bounded ingest queue in group commits (up to `batch_max`
+//! events, lingering `batch_linger_ms` for more), stores each batch in one transaction, then
+//! publishes what was stored to the hub in commit order and acknowledges every request.
+//! A full queue is refused at the door (`503 queue_full`); nothing is buffered beyond it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::model::Event;
+use crate::server::config::IngestConfig;
+use crate::server::hub::Hub;
+use crate::server::metrics::Metrics;
+use crate::server::store::{Appended, EventStore};
+
+/// Outcome sent back to the waiting request: stored (or already stored), or the store failed.
+pub type WriteAck = Result<Appended, String>;
+
+pub struct WriteRequest {
+    pub event: Event,
+    pub received: Instant,
+    pub ack: oneshot::Sender<WriteAck>,
+}
+
+pub type IngestQueue = mpsc::Sender<WriteRequest>;
+
+pub fn queue(cfg: &IngestConfig) -> (IngestQueue, mpsc::Receiver<WriteRequest>) {
+    mpsc::channel(cfg.queue_capacity.max(1))
+}
+
+pub fn spawn(
+    cfg: IngestConfig,
+    store: Arc<dyn EventStore>,
+    hub: Hub,
+    metrics: Metrics,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let max = cfg.batch_max.max(1);
+        let linger = Duration::from_millis(cfg.batch_linger_ms);
+        let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
+        let mut closing = false;
+        loop {
+            let n = if closing {
+                rx.recv_many(&mut buf, max).await
+            } else {
+                tokio::select! {
+                    n = rx.recv_many(&mut buf, max) => n,
+                    _ = shutdown.wait_for(|s| *s) => {
+                        // stop taking new events; what is queued is still written below
+                        rx.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if buf.len() < max && !linger.is_zero() && !closing {
+                tokio::time::sleep(linger).await;
+                while buf.len() < max {
+                    match rx.try_recv() {
+                        Ok(r) => buf.push(r),
+                        Err(_) => break,
+                    }
+                }
+            }
+            write_batch(&store, &hub, &metrics, std::mem::take(&mut buf)).await;
+        }
+        tracing::info!("writer flushed and stopped");
+    })
+}
+
+async fn write_batch(store: &Arc<dyn EventStore>, hub: &Hub, metrics: &Metrics, batch: Vec<WriteRequest>) {
+    metrics.batch_size(batch.len());
+    let events: Vec<Event> = batch.iter().map(|r| r.event.clone()).collect();
+    match store.append(events).await {
+        Ok(outcomes) => {
+            let mut stored = Vec::with_capacity(batch.len());
+            for (r, o) in batch.iter().zip(&outcomes) {
+                if let Appended::Stored(seq) = o {
+                    stored.push((*seq, r.event.clone()));
+                }
+            }
+            hub.publish(stored);
+            for (r, o) in batch.into_iter().zip(outcomes) {
+                metrics.ingest(match o {
+                    Appended::Stored(_) => "stored",
+                    Appended::Duplicate => "duplicate",
+                });
+                metrics.publish_latency(r.received.elapsed().as_secs_f64());
+                // the request may have gone away; the event is stored either way
+                let _ = r.ack.send(Ok(o));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, events = batch.len(), "batch not stored");
+            for r in batch {
+                metrics.ingest("store_error");
+                let _ = r.ack.send(Err(e.to_string()));
+            }
+        }
+    }
+}
