@@ -1,0 +1,53 @@
+// Shared steps for the specs: logging in, finding the demo website, tracking events.
+import { APIRequestContext, Page, expect } from "@playwright/test";
+import { randomUUID } from "node:crypto";
+
+export const ADMIN = { email: "admin@pulse.local", password: process.env.PULSE_DEMO_PASSWORD ?? "" };
+const CHROME_UA =
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+export async function apiToken(request: APIRequestContext): Promise<string> {
+  const r = await request.post("/api/auth/login", { data: ADMIN });
+  expect(r.status(), await r.text()).toBe(200);
+  return (await r.json()).token;
+}
+
+export async function demoWebsite(request: APIRequestContext, token: string): Promise<string> {
+  const r = await request.get("/api/websites", { headers: { Authorization: `Bearer ${token}` } });
+  expect(r.status()).toBe(200);
+  const sites = await r.json();
+  expect(sites.length).toBeGreaterThan(0);
+  return sites[0].id;
+}
+
+/** Tracks one pageview as a fresh visitor; resolves once the server acknowledged (stored). */
+export async function track(request: APIRequestContext, website: string, path: string, type = "pageview") {
+  const r = await request.post("/api/track", {
+    headers: { "User-Agent": CHROME_UA, "Content-Type": "text/plain" },
+    data: JSON.stringify({ website_id: website, type, url: `https://demo.example${path}`, visitor_id: randomUUID() }),
+  });
+  expect(r.status(), await r.text()).toBe(202);
+}
+
+export async function uiLogin(page: Page) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(ADMIN.email);
+  await page.getByLabel("Password").fill(ADMIN.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page.getByRole("heading", { name: "Websites" })).toBeVisible();
+}
+
+/** Opens the Realtime tab and waits until the page is hydrated and the stream is live. */
+export async function openRealtime(page: Page, website: string, query = "") {
+  await page.goto(`/websites/${website}${query}`);
+  await expect(page.getByTestId("realtime")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.getByTestId("status-bar")).toHaveAttribute("data-state", "live");
+}
+
+export function uniquePath(label: string) {
+  return `/${label}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function visitorCount(page: Page): Promise<number> {
+  return Number(await page.getByTestId("visitor-count").innerText());
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start: install what is missing, then build and run Pulse on the embedded store in
+# ./data. The first start creates a demo admin and a demo website and prints the login.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec cargo leptos serve "$@"

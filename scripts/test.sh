@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test: install what is missing, then Rust unit + integration tests, clippy, the
+# wasm (hydrate) build check, and Playwright end-to-end in Debian Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+say "clippy (server and browser builds)"
+cargo clippy --features ssr --all-targets -- -D warnings
+cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+say "Rust unit and integration tests"
+cargo test --features ssr
+
+say "end-to-end (cargo leptos builds server + wasm, starts the server, runs Playwright)"
+E2E_DIR=$(mktemp -d)
+trap 'rm -rf "$E2E_DIR"' EXIT
+export PULSE_DATA_DIR="$E2E_DIR/data"
+export PULSE_ADDR="127.0.0.1:${PULSE_E2E_PORT:-3217}"
+export PULSE_E2E_BASE="http://$PULSE_ADDR"
+export PULSE_DEMO_PASSWORD="e2e-password-$$"
+export PULSE_CONFIG="$E2E_DIR/none.toml"   # defaults, not the developer's Leptos.toml
+cargo leptos end-to-end
+say "all tests passed"

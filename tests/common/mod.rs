@@ -1,0 +1,205 @@
+//! Test harness: a real Pulse on 127.0.0.1:0 with a temp data dir, an admin, a website, and
+//! small WebSocket / SSE clients that wait for conditions with timeouts (never sleep-and-hope).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use pulse::model::{LiveMessage, Website};
+use pulse::server::config::Config;
+use pulse::server::store::{AccountStore, SqliteStore};
+use pulse::server::Server;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const CHROME: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+pub const PASSWORD: &str = "correct horse battery";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct Ctx {
+    pub server: Server,
+    pub base: String,
+    pub token: String,
+    pub site: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub fn config(dir: &Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.to_path_buf();
+    cfg.demo = false;
+    cfg.ingest.batch_linger_ms = 1;
+    cfg
+}
+
+pub async fn start_with(cfg: Config) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let leptos = leptos::config::LeptosOptions::builder().output_name("pulse").build();
+    Server::start(cfg, leptos, listener).await.unwrap()
+}
+
+/// Creates the admin and one website in a fresh store.
+pub async fn seed(dir: &Path) -> String {
+    let store = SqliteStore::open(dir).unwrap();
+    let hash = pulse::server::auth::hash_password(PASSWORD).unwrap();
+    let uid = store.create_user("admin@test.local", &hash, true).await.unwrap();
+    let site = Website { id: uuid::Uuid::new_v4().to_string(), domain: "example.com".into(), name: "Example".into() };
+    store.create_website(&site, Some(uid)).await.unwrap();
+    site.id
+}
+
+pub async fn login(http: &reqwest::Client, base: &str) -> String {
+    let r = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "admin@test.local", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+}
+
+pub async fn setup_with(tweak: impl FnOnce(&mut Config)) -> Ctx {
+    let dir = tempfile::tempdir().unwrap();
+    let site = seed(dir.path()).await;
+    let mut cfg = config(dir.path());
+    tweak(&mut cfg);
+    let server = start_with(cfg).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let token = login(&http, &base).await;
+    Ctx { server, base, token, site, dir, http }
+}
+
+pub async fn setup() -> Ctx {
+    setup_with(|_| {}).await
+}
+
+impl Ctx {
+    /// Posts a tracking body; returns status and JSON answer.
+    pub async fn track_raw(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/api/track", self.base))
+            .header("user-agent", CHROME)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Tracks a pageview of `path` by `visitor`; asserts 202.
+    pub async fn track(&self, path: &str, visitor: &str) -> String {
+        let (status, body) = self
+            .track_raw(json!({"website_id": self.site, "url": format!("https://example.com{path}"), "visitor_id": visitor}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/live/ws?access_token={}", self.server.addr, self.token)
+    }
+
+    pub async fn ws(&self) -> Ws {
+        let (s, _) = tokio_tungstenite::connect_async(self.ws_url()).await.unwrap();
+        Ws(s)
+    }
+}
+
+pub struct Ws(pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
+
+impl Ws {
+    pub async fn send(&mut self, v: Value) {
+        self.0.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    pub async fn subscribe(&mut self, site: &str, cursor: Option<&str>) {
+        let mut cmd = json!({"type": "subscribe", "website_id": site});
+        if let Some(c) = cursor {
+            cmd["cursor"] = json!(c);
+        }
+        self.send(cmd).await;
+    }
+
+    /// The next message, decoded with the shared model type.
+    pub async fn next(&mut self) -> LiveMessage {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.0.next()).await.expect("no message within 5 s");
+            match msg.expect("stream ended").expect("websocket error") {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}")),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next message that is not a heartbeat or stats.
+    pub async fn next_significant(&mut self) -> LiveMessage {
+        loop {
+            match self.next().await {
+                LiveMessage::Heartbeat { .. } | LiveMessage::Stats { .. } => {}
+                m => return m,
+            }
+        }
+    }
+}
+
+/// A minimal SSE reader over a reqwest body.
+pub struct Sse {
+    stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl Sse {
+    pub fn new(resp: reqwest::Response) -> Self {
+        Self { stream: resp.bytes_stream().boxed(), buf: String::new() }
+    }
+
+    pub async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut ev = SseEvent::default();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        ev.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        ev.id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        ev.data.push_str(v.trim_start());
+                    }
+                }
+                if ev.data.is_empty() {
+                    continue; // comment (keep-alive)
+                }
+                return ev;
+            }
+            let chunk = tokio::time::timeout(WAIT, self.stream.next()).await.expect("no SSE data within 5 s");
+            let chunk = chunk.expect("SSE stream ended").expect("SSE read error");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        }
+    }
+
+    pub async fn next_of(&mut self, kinds: &[&str]) -> SseEvent {
+        loop {
+            let e = self.next().await;
+            if kinds.contains(&e.event.as_str()) {
+                return e;
+            }
+        }
+    }
+}
