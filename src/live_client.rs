@@ -95,6 +95,13 @@ pub struct ConnectionHandle {
     _stop: Option<()>,
 }
 
+impl ConnectionHandle {
+    /// Stops the connection loop and closes the socket (same as dropping the handle).
+    pub fn stop(self) {
+        let _stopped = self;
+    }
+}
+
 #[cfg(feature = "hydrate")]
 mod browser {
     use std::cell::RefCell;

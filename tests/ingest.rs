@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use pulse::server::store::EventStore;
 use serde_json::{json, Value};
 
 #[tokio::test]

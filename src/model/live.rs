@@ -9,6 +9,8 @@ use super::event::Event;
 use super::stats::Stats;
 use super::time::rfc3339_millis;
 
+// Snapshots are large and rare; messages are serialized straight away, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveMessage {

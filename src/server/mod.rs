@@ -172,7 +172,7 @@ impl Server {
                     }
                     state.hub.tick();
                     ticks += 1;
-                    if ticks % 60 == 0 {
+                    if ticks.is_multiple_of(60) {
                         state.limiter.prune();
                     }
                 }

@@ -15,7 +15,7 @@ use crate::server::state::AppState;
 /// the demo page, built assets and probes.
 fn is_public(path: &str) -> bool {
     const PREFIXES: [&str; 6] = ["/api/", "/pkg/", "/rpc/", "/demo", "/login", "/health"];
-    const FILES: [&str; 3] = ["/tracker.js", "/metrics", "/favicon.ico"];
+    const FILES: [&str; 3] = ["/tracker.js", "/metrics", "/favicon.svg"];
     PREFIXES.iter().any(|p| path.starts_with(p))
         || FILES.contains(&path)
         || path.rsplit_once('.').is_some_and(|(_, ext)| matches!(ext, "js" | "css" | "wasm" | "png" | "svg" | "ico" | "txt"))

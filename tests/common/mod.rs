@@ -29,9 +29,7 @@ pub struct Ctx {
 }
 
 pub fn config(dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.demo = false;
+    let mut cfg = Config { data_dir: dir.to_path_buf(), demo: false, ..Default::default() };
     cfg.ingest.batch_linger_ms = 1;
     cfg
 }

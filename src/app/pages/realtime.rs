@@ -34,7 +34,7 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
         .ok();
         hydrated.set(true);
         on_cleanup(move || {
-            drop(handle);
+            handle.stop();
             if let Some(c) = clock {
                 c.clear();
             }

@@ -141,7 +141,8 @@ impl Topic {
     }
 }
 
-/// How a subscription starts.
+/// How a subscription starts (built once per subscribe, consumed at once).
+#[allow(clippy::large_enum_variant)]
 pub enum Start {
     /// The cursor was served: these frames follow it, then live frames.
     Replay { frames: Vec<Arc<Frame>>, cursor: Seq, stats: Arc<Frame> },
@@ -225,7 +226,7 @@ impl Hub {
             let mut seed: Vec<Event> =
                 older.events.into_iter().filter(|e| !in_window.contains(&e.seq)).map(|e| e.event).collect();
             seed.truncate(self.shared.cfg.recent_events);
-            topic.state.seed_recent(seed.into_iter());
+            topic.state.seed_recent(seed);
             let now = now_ms();
             for StoredEvent { seq, event } in events {
                 topic_apply(&mut topic, seq, event, now);
