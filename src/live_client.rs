@@ -288,11 +288,11 @@ mod browser {
         }
         let guard = CloseOnDrop(es);
         let mut went_live = false;
-        loop {
-            match select(rx.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local()).await {
-                Either::Left((Some(Some(text)), _)) => went_live |= link.deliver(&text),
-                _ => break,
-            }
+        // ends on an error event (None), a closed channel or silence
+        while let Either::Left((Some(Some(text)), _)) =
+            select(rx.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local()).await
+        {
+            went_live |= link.deliver(&text);
         }
         for (kind, cb) in &listeners {
             let _ = guard.0.remove_event_listener_with_callback(kind, cb.as_ref().unchecked_ref());

@@ -5,6 +5,9 @@ use leptos::prelude::*;
 
 use crate::model::{Event, LiveMessage, Stats};
 
+/// How long a toast stays unless dismissed.
+const TOAST_TTL: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Rows shown in the live feed.
 pub const FEED_ROWS: usize = 50;
 
@@ -50,27 +53,32 @@ impl Feed {
 pub struct Realtime {
     pub feed: RwSignal<Feed>,
     pub toasts: RwSignal<Vec<(u64, String)>>,
+    /// Toast ids never repeat, so a dismissal timer can't remove a newer toast.
+    toast_seq: StoredValue<u64>,
 }
 
 impl Realtime {
     pub fn new(snapshot: LiveMessage) -> Self {
         let mut feed = Feed::default();
         feed.apply(snapshot);
-        Self { feed: RwSignal::new(feed), toasts: RwSignal::new(Vec::new()) }
+        Self { feed: RwSignal::new(feed), toasts: RwSignal::new(Vec::new()), toast_seq: StoredValue::new(0) }
     }
 
     pub fn apply(&self, msg: LiveMessage) {
         let mut notice = None;
         self.feed.update(|f| notice = f.apply(msg));
         if let Some(text) = notice {
+            self.toast_seq.update_value(|n| *n += 1);
+            let id = self.toast_seq.get_value();
             self.toasts.update(|t| {
-                let id = t.last().map_or(1, |(id, _)| id + 1);
                 t.push((id, text));
                 // never more than a few on screen
                 if t.len() > 3 {
                     t.remove(0);
                 }
             });
+            let toasts = self.toasts;
+            set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST_TTL);
         }
     }
 }
@@ -78,27 +86,9 @@ impl Realtime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Device;
 
     fn ev(path: &str) -> Event {
-        Event {
-            id: uuid::Uuid::new_v4(),
-            website_id: "w".into(),
-            time: chrono::Utc::now(),
-            kind: "pageview".into(),
-            pathname: path.into(),
-            url: format!("https://e.com{path}"),
-            referrer: None,
-            source: None,
-            title: None,
-            visitor_id: "v".into(),
-            session_id: None,
-            device: Device::Desktop,
-            browser: None,
-            os: None,
-            country: None,
-            props: Default::default(),
-        }
+        Event::test_pageview(path, "v", chrono::Utc::now())
     }
 
     #[test]

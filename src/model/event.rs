@@ -66,6 +66,31 @@ pub struct Event {
     pub props: Props,
 }
 
+#[cfg(test)]
+impl Event {
+    /// A desktop pageview for unit tests.
+    pub(crate) fn test_pageview(path: &str, visitor: &str, time: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            website_id: "w".into(),
+            time,
+            kind: Self::PAGEVIEW.into(),
+            pathname: path.into(),
+            url: format!("https://e.com{path}"),
+            referrer: None,
+            source: None,
+            title: None,
+            visitor_id: visitor.into(),
+            session_id: None,
+            device: Device::Desktop,
+            browser: None,
+            os: None,
+            country: None,
+            props: Props::new(),
+        }
+    }
+}
+
 impl Event {
     pub const PAGEVIEW: &'static str = "pageview";
 

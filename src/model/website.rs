@@ -17,6 +17,25 @@ pub struct LoginResponse {
     pub expires_at: String,
 }
 
+/// `GET /api/live/stats`: what the live layer is carrying right now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveStats {
+    pub connections: TransportCounts,
+    /// (connection, website) pairs.
+    pub subscriptions: u64,
+    /// Websites whose live state is held in memory.
+    pub websites_live: u64,
+    /// Messages written since start.
+    pub messages_sent: TransportCounts,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransportCounts {
+    pub websocket: u64,
+    pub sse: u64,
+    pub total: u64,
+}
+
 /// Every error body: `{"error": "<code>", "message": "<human text>"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

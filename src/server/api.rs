@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::model::Website;
+use crate::model::{LiveStats, TransportCounts, Website};
 use crate::server::auth::{AdminUser, AuthUser};
 use crate::server::error::AppError;
 use crate::server::metrics::Transport;
@@ -41,42 +41,17 @@ pub async fn websites(State(state): State<AppState>, AuthUser(user): AuthUser) -
     Ok(Json(state.accounts.websites_for(&user).await?))
 }
 
-#[derive(Serialize)]
-pub struct LiveStats {
-    pub connections: ConnectionsByTransport,
-    pub subscriptions: usize,
-    pub websites_live: usize,
-    pub messages_sent: ConnectionsByTransportU64,
-}
-
-#[derive(Serialize)]
-pub struct ConnectionsByTransport {
-    pub websocket: i64,
-    pub sse: i64,
-    pub total: usize,
-}
-
-#[derive(Serialize)]
-pub struct ConnectionsByTransportU64 {
-    pub websocket: u64,
-    pub sse: u64,
-}
-
 pub async fn live_stats(State(state): State<AppState>, _admin: AdminUser) -> Json<LiveStats> {
     let (websites_live, subscriptions) = state.hub.counts();
     let m = &state.metrics;
+    let (ws_open, sse_open) =
+        (m.connections(Transport::Websocket).max(0) as u64, m.connections(Transport::Sse).max(0) as u64);
+    let (ws_sent, sse_sent) = (m.messages_sent(Transport::Websocket), m.messages_sent(Transport::Sse));
     Json(LiveStats {
-        connections: ConnectionsByTransport {
-            websocket: m.connections(Transport::Websocket),
-            sse: m.connections(Transport::Sse),
-            total: state.connections.total(),
-        },
-        subscriptions,
-        websites_live,
-        messages_sent: ConnectionsByTransportU64 {
-            websocket: m.messages_sent(Transport::Websocket),
-            sse: m.messages_sent(Transport::Sse),
-        },
+        connections: TransportCounts { websocket: ws_open, sse: sse_open, total: ws_open + sse_open },
+        subscriptions: subscriptions as u64,
+        websites_live: websites_live as u64,
+        messages_sent: TransportCounts { websocket: ws_sent, sse: sse_sent, total: ws_sent + sse_sent },
     })
 }
 

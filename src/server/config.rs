@@ -90,7 +90,7 @@ impl Default for IngestConfig {
         Self {
             queue_capacity: 20_000,
             batch_max: 2_000,
-            batch_linger_ms: 2,
+            batch_linger_ms: 1,
             rate_per_ip: 200,
             burst_per_ip: 1_000,
         }

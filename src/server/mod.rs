@@ -49,18 +49,14 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
-/// Leptos site settings from `LEPTOS_*` (set by cargo-leptos), with Pulse's output name.
+/// Leptos site settings: Pulse's defaults, overridden by `LEPTOS_*` (which cargo-leptos sets
+/// from `Cargo.toml`), so the built binary also runs without cargo-leptos.
 pub fn leptos_options() -> LeptosOptions {
-    let mut opts = leptos::config::get_configuration(None)
-        .map(|c| c.leptos_options)
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "LEPTOS_* settings unreadable; using defaults");
-            LeptosOptions::builder().output_name("pulse").build()
-        });
-    if opts.output_name.is_empty() {
-        opts.output_name = "pulse".into();
-    }
-    opts
+    const DEFAULTS: &str = "[package.metadata.leptos]\noutput-name = \"pulse\"\nsite-root = \"target/site\"\nsite-pkg-dir = \"pkg\"\n";
+    leptos::config::get_config_from_str(DEFAULTS).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "LEPTOS_* settings unreadable; using defaults");
+        LeptosOptions::builder().output_name("pulse").build()
+    })
 }
 
 /// The whole HTTP surface.
@@ -140,7 +136,7 @@ impl Server {
             rx,
             shutdown.subscribe(),
         );
-        let state = AppState {
+        let state = AppState::new(state::Shared {
             leptos,
             events,
             hub: hub.clone(),
@@ -159,11 +155,11 @@ impl Server {
             accounts,
             shutdown: shutdown.clone(),
             cfg: Arc::new(cfg),
-        };
+        });
         let ticker = tokio::spawn({
             let state = state.clone();
             async move {
-                let mut every = tokio::time::interval(Duration::from_secs(1));
+                let mut every = tokio::time::interval(hub::TICK);
                 let mut ticks: u64 = 0;
                 loop {
                     tokio::select! {
@@ -172,7 +168,7 @@ impl Server {
                     }
                     state.hub.tick();
                     ticks += 1;
-                    if ticks.is_multiple_of(60) {
+                    if ticks.is_multiple_of(240) {
                         state.limiter.prune();
                     }
                 }

@@ -1,5 +1,7 @@
-//! `AppState`: the handles every handler shares. Cheap to clone (all `Arc`s).
+//! `AppState`: the handles every handler shares, behind one `Arc` so that the per-request
+//! clone axum's `State` extractor makes is a single reference-count bump.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -18,7 +20,22 @@ use crate::server::visitor::VisitorHasher;
 use crate::server::writer::IngestQueue;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub cfg: Arc<Config>,
     pub leptos: LeptosOptions,
     pub events: Arc<dyn EventStore>,

@@ -1,6 +1,7 @@
 //! The single writer: drains the bounded ingest queue in group commits (up to `batch_max`
-//! events, lingering `batch_linger_ms` for more), stores each batch in one transaction, then
-//! publishes what was stored to the hub in commit order and acknowledges every request.
+//! events, lingering `batch_linger_ms` for more) and stores each batch in one transaction.
+//! A second task takes committed batches in commit order, publishes what was stored to the hub
+//! and acknowledges every request, so the next commit never waits for the fan-out.
 //! A full queue is refused at the door (`503 queue_full`); nothing is buffered beyond it.
 
 use std::sync::Arc;
@@ -30,6 +31,14 @@ pub fn queue(cfg: &IngestConfig) -> (IngestQueue, mpsc::Receiver<WriteRequest>) 
     mpsc::channel(cfg.queue_capacity.max(1))
 }
 
+/// Committed batches waiting to be published; when full, the writer waits (bounded).
+const PUBLISH_QUEUE: usize = 16;
+
+struct Committed {
+    batch: Vec<WriteRequest>,
+    outcome: Result<Vec<Appended>, String>,
+}
+
 pub fn spawn(
     cfg: IngestConfig,
     store: Arc<dyn EventStore>,
@@ -38,6 +47,8 @@ pub fn spawn(
     mut rx: mpsc::Receiver<WriteRequest>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let (committed_tx, committed_rx) = mpsc::channel::<Committed>(PUBLISH_QUEUE);
+    let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
     tokio::spawn(async move {
         let max = cfg.batch_max.max(1);
         let linger = Duration::from_millis(cfg.batch_linger_ms);
@@ -69,39 +80,56 @@ pub fn spawn(
                     }
                 }
             }
-            write_batch(&store, &hub, &metrics, std::mem::take(&mut buf)).await;
+            let committed = commit(&store, &metrics, std::mem::take(&mut buf)).await;
+            if committed_tx.send(committed).await.is_err() {
+                tracing::error!("publisher stopped; the writer stops too");
+                break;
+            }
         }
+        drop(committed_tx);
+        let _ = publisher.await;
         tracing::info!("writer flushed and stopped");
     })
 }
 
-async fn write_batch(store: &Arc<dyn EventStore>, hub: &Hub, metrics: &Metrics, batch: Vec<WriteRequest>) {
+async fn commit(store: &Arc<dyn EventStore>, metrics: &Metrics, batch: Vec<WriteRequest>) -> Committed {
     metrics.batch_size(batch.len());
     let events: Vec<Event> = batch.iter().map(|r| r.event.clone()).collect();
-    match store.append(events).await {
-        Ok(outcomes) => {
-            let mut stored = Vec::with_capacity(batch.len());
-            for (r, o) in batch.iter().zip(&outcomes) {
-                if let Appended::Stored(seq) = o {
-                    stored.push((*seq, r.event.clone()));
+    let outcome = store.append(events).await.map_err(|e| {
+        tracing::error!(error = %e, events = batch.len(), "batch not stored");
+        e.to_string()
+    });
+    Committed { batch, outcome }
+}
+
+async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) {
+    while let Some(Committed { batch, outcome }) = rx.recv().await {
+        match outcome {
+            Ok(outcomes) => {
+                let mut stored = Vec::with_capacity(batch.len());
+                let mut acks = Vec::with_capacity(batch.len());
+                for (r, o) in batch.into_iter().zip(outcomes) {
+                    if let Appended::Stored(seq) = o {
+                        stored.push((seq, r.event));
+                    }
+                    acks.push((r.ack, r.received, o));
+                }
+                hub.publish(stored);
+                for (ack, received, o) in acks {
+                    metrics.ingest(match o {
+                        Appended::Stored(_) => "stored",
+                        Appended::Duplicate => "duplicate",
+                    });
+                    metrics.publish_latency(received.elapsed().as_secs_f64());
+                    // the request may have gone away; the event is stored either way
+                    let _ = ack.send(Ok(o));
                 }
             }
-            hub.publish(stored);
-            for (r, o) in batch.into_iter().zip(outcomes) {
-                metrics.ingest(match o {
-                    Appended::Stored(_) => "stored",
-                    Appended::Duplicate => "duplicate",
-                });
-                metrics.publish_latency(r.received.elapsed().as_secs_f64());
-                // the request may have gone away; the event is stored either way
-                let _ = r.ack.send(Ok(o));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, events = batch.len(), "batch not stored");
-            for r in batch {
-                metrics.ingest("store_error");
-                let _ = r.ack.send(Err(e.to_string()));
+            Err(e) => {
+                for r in batch {
+                    metrics.ingest("store_error");
+                    let _ = r.ack.send(Err(e.clone()));
+                }
             }
         }
     }

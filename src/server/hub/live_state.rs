@@ -157,28 +157,12 @@ fn dec(pages: &mut HashMap<String, u64>, path: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Device;
     use chrono::{TimeZone, Utc};
 
     fn ev(visitor: &str, path: &str, t_ms: i64, kind: &str) -> Event {
-        Event {
-            id: uuid::Uuid::new_v4(),
-            website_id: "w".into(),
-            time: Utc.timestamp_millis_opt(t_ms).unwrap(),
-            kind: kind.into(),
-            pathname: path.into(),
-            url: format!("https://e.com{path}"),
-            referrer: None,
-            source: None,
-            title: None,
-            visitor_id: visitor.into(),
-            session_id: None,
-            device: Device::Desktop,
-            browser: None,
-            os: None,
-            country: None,
-            props: Default::default(),
-        }
+        let mut e = Event::test_pageview(path, visitor, Utc.timestamp_millis_opt(t_ms).unwrap());
+        e.kind = kind.into();
+        e
     }
 
     const T0: i64 = 1_700_000_000_000;

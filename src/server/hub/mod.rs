@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::extract::ws::Utf8Bytes;
 use chrono::{Duration, Utc};
 use tokio::sync::{mpsc, Notify};
 
@@ -23,6 +24,11 @@ use crate::model::{Cursor, Event, LiveMessage, Stats};
 use crate::server::config::LiveConfig;
 use crate::server::store::{EventStore, Seq, StoreError, StoredEvent};
 
+/// Minimum spacing of `stats` messages per website while events stream in.
+const STATS_EVERY_MS: i64 = 250;
+/// How often `tick` should run.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// One serialized server → client message, shared by every subscriber that receives it.
 #[derive(Debug)]
 pub struct Frame {
@@ -31,7 +37,8 @@ pub struct Frame {
     pub seq: Seq,
     /// The `type` tag (SSE `event:` name).
     pub kind: &'static str,
-    pub json: Arc<str>,
+    /// Serialized once; each WebSocket send clones the handle, not the bytes.
+    pub json: Utf8Bytes,
 }
 
 impl Frame {
@@ -79,6 +86,9 @@ struct Topic {
     ring: Ring,
     subs: HashMap<u64, SubEntry>,
     last_stats: Option<Stats>,
+    /// When `stats` were last computed, and whether events arrived since.
+    stats_at_ms: i64,
+    stats_dirty: bool,
 }
 
 impl Topic {
@@ -121,8 +131,29 @@ impl Topic {
         self.subs.is_empty() && self.state.is_idle() && self.ring.is_quiet(now_ms)
     }
 
+    /// After events: `stats` at most every `STATS_EVERY_MS` per website (events themselves go
+    /// out at once); the tick sends what was held back.
+    fn stats_after_events(&mut self, now_ms: i64) {
+        if now_ms - self.stats_at_ms >= STATS_EVERY_MS {
+            self.push_stats_if_changed(now_ms);
+        } else {
+            self.stats_dirty = true;
+        }
+    }
+
+    /// On the tick: push when events were held back, visitors expired or the minute rolled.
+    fn stats_on_tick(&mut self, now_ms: i64) {
+        let expired = self.state.expire(now_ms);
+        let minute_rolled = now_ms.div_euclid(60_000) != self.stats_at_ms.div_euclid(60_000);
+        if expired || minute_rolled || self.stats_dirty {
+            self.push_stats_if_changed(now_ms);
+        }
+    }
+
     /// Pushes `stats` when the numbers changed since the last push.
     fn push_stats_if_changed(&mut self, now_ms: i64) {
+        self.stats_at_ms = now_ms;
+        self.stats_dirty = false;
         let stats = self.state.stats(now_ms);
         if self.last_stats.as_ref() == Some(&stats) {
             return;
@@ -200,6 +231,8 @@ impl Hub {
             ring: Ring::new(floor, self.policy()),
             subs: HashMap::new(),
             last_stats: None,
+            stats_at_ms: 0,
+            stats_dirty: false,
         }
     }
 
@@ -233,6 +266,7 @@ impl Hub {
             }
             topic.state.expire(now);
             topic.last_stats = Some(topic.state.stats(now));
+            topic.stats_at_ms = now;
             lock(&self.shared.topics).insert(site, Arc::new(Mutex::new(topic)));
         }
         Ok(sites)
@@ -334,11 +368,11 @@ impl Hub {
             }
         }
         for topic in touched {
-            lock(&topic).push_stats_if_changed(now);
+            lock(&topic).stats_after_events(now);
         }
     }
 
-    /// Once a second: expire visitors and minutes, push `stats` where they changed, and drop
+    /// Every `TICK` (250 ms): expire visitors and minutes, push `stats` where they changed, and drop
     /// topics nobody watches that have nothing live left.
     pub fn tick(&self) {
         let now = now_ms();
@@ -347,8 +381,7 @@ impl Hub {
         let mut idle = Vec::new();
         for (site, topic) in topics {
             let mut t = lock(&topic);
-            t.state.expire(now);
-            t.push_stats_if_changed(now);
+            t.stats_on_tick(now);
             if t.is_droppable(now) {
                 idle.push(site);
             }

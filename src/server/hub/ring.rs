@@ -81,7 +81,7 @@ mod tests {
     use super::*;
 
     fn frame(seq: Seq) -> Arc<Frame> {
-        Arc::new(Frame { website_id: "w".into(), seq, kind: "event", json: format!("{seq}").into() })
+        Arc::new(Frame { website_id: "w".into(), seq, kind: "event", json: seq.to_string().into() })
     }
 
     const POLICY: RingPolicy = RingPolicy { min_events: 3, min_age_ms: 1_000, max_events: 5 };

@@ -40,10 +40,6 @@ impl Connections {
         self.metrics.connection_opened(transport);
         Ok(ConnectionGuard { owner: self.clone(), user, transport })
     }
-
-    pub fn total(&self) -> usize {
-        self.counts.lock().map(|c| c.0).unwrap_or(0)
-    }
 }
 
 impl Drop for ConnectionGuard {

@@ -100,11 +100,16 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
     let metrics = state.metrics.clone();
     tokio::spawn(async move {
         loop {
-            let frame = match session.next().await {
+            let next = tokio::select! {
+                next = session.next() => next,
+                // the client went away: unsubscribe now, not at the next write
+                _ = tx.closed() => break,
+            };
+            let frame = match next {
                 Next::Frame(f) => f,
                 Next::Close(_) => break,
             };
-            let mut ev = SseEvent::default().event(frame.kind).data(&*frame.json);
+            let mut ev = SseEvent::default().event(frame.kind).data(frame.json.as_str());
             if matches!(frame.kind, "snapshot" | "event" | "stats") {
                 ev = ev.id(session.stream_cursor());
             }

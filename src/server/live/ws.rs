@@ -31,7 +31,7 @@ pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: 
 
 async fn refuse(mut socket: WebSocket, code: ErrorCode, message: String) {
     let frame = error_frame(code, message.clone(), None);
-    let _ = socket.send(Message::Text(Utf8Bytes::from(frame.json.to_string()))).await;
+    let _ = socket.send(Message::Text(frame.json.clone())).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from(code_reason(code)) })))
         .await;
@@ -73,7 +73,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             },
             next = session.next() => match next {
                 Next::Frame(frame) => {
-                    if sink.send(Message::Text(Utf8Bytes::from(frame.json.to_string()))).await.is_err() {
+                    if sink.send(Message::Text(frame.json.clone())).await.is_err() {
                         break;
                     }
                     metrics.message_sent(Transport::Websocket);

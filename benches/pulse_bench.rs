@@ -1,0 +1,437 @@
+//! Pulse benchmarks, each figure printed beside a baseline measured in the same run:
+//!
+//! * ingest: durable events/s through `POST /api/track`, against a bare axum handler that
+//!   answers `204` (same client, same body, same concurrency);
+//! * live latency: track → WebSocket delivery p50/p99 with N subscribers at R events/s, against
+//!   a minimal server that forwards each POST body to its WebSockets through a tokio
+//!   `broadcast` channel; a rate sweep finds the highest rate that keeps p99 under 100 ms;
+//! * memory: server RSS per idle, subscribed WebSocket connection.
+//!
+//! Both servers run as separate processes (Pulse is the release binary; the baseline is this
+//! binary re-executed with `--baseline-server PORT`); the load generator shares the machine.
+//! Run: `scripts/bench.sh` (or `cargo bench --features ssr --bench pulse_bench`).
+//! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000).
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const CHROME: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+fn secs() -> u64 {
+    std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--baseline-server") {
+        let port: u16 = args.get(i + 1).and_then(|p| p.parse().ok()).expect("port");
+        baseline::serve(port);
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return; // `cargo bench -- --list`
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(run());
+}
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+async fn wait_up(base: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if client.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+fn pulse_cmd(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
+    c.env("PULSE_DATA_DIR", dir).env("PULSE_CONFIG", dir.join("bench.toml")).env("RUST_LOG", "warn");
+    c
+}
+
+/// Starts Pulse with bench settings (no per-IP limit) and one admin + website.
+async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
+    std::fs::write(
+        dir.join("bench.toml"),
+        "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\n\
+         [pulse.live]\nmax_connections_per_user = 100000\n",
+    )
+    .expect("config");
+    let ok = pulse_cmd(dir)
+        .args(["user", "add", "--email", "bench@pulse.local", "--password", "bench-password", "--admin"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("pulse user add");
+    assert!(ok.success());
+    let out = pulse_cmd(dir).args(["site", "add", "--domain", "bench.example"]).output().expect("pulse site add");
+    let site = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+    let port = free_port();
+    let child = pulse_cmd(dir)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("pulse serve");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    let token: Value = reqwest::Client::new()
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "bench@pulse.local", "password": "bench-password"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let token = token["token"].as_str().expect("token").to_string();
+    (Proc { child, base }, site, token)
+}
+
+async fn start_baseline() -> Proc {
+    let port = free_port();
+    let child = Command::new(std::env::current_exe().expect("exe"))
+        .args(["--baseline-server", &port.to_string()])
+        .spawn()
+        .expect("baseline server");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    Proc { child, base }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ingest throughput
+
+/// Requests/s of `concurrency` clients posting `body` to `url` for `secs`; all must be `expect`.
+async fn load(url: String, body: String, concurrency: usize, secs: u64, expect: u16) -> f64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    let done = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, body, done, bad) = (client.clone(), url.clone(), body.clone(), done.clone(), bad.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "text/plain")
+                        .header("user-agent", CHROME)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().as_u16() == expect => done.fetch_add(1, Ordering::Relaxed),
+                        _ => bad.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let bad = bad.load(Ordering::Relaxed);
+    if bad > 0 {
+        println!("    ({bad} requests did not answer {expect})");
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+// ---------------------------------------------------------------------------------------------
+// live latency
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Finds the `"t":<micros>` stamp the driver put into an event (snapshots, which repeat old
+/// events, are not deliveries).
+fn stamp(text: &str) -> Option<u64> {
+    if text.starts_with(r#"{"type":"snapshot""#) {
+        return None;
+    }
+    let at = text.find("\"t\":")? + 4;
+    let digits: String = text[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+struct LatencyRun {
+    p50_ms: f64,
+    p99_ms: f64,
+    delivered: usize,
+    expected: usize,
+}
+
+/// `subscribers` WebSockets on `ws_url` (each sends `subscribe` first if given), then `rate`
+/// events/s for `secs` posted to `track_url` with a send-time stamp; latency = receive − send.
+async fn latency(
+    ws_url: &str,
+    subscribe: Option<String>,
+    track_url: &str,
+    body: impl Fn(u64) -> String,
+    subscribers: usize,
+    rate: u64,
+    secs: u64,
+) -> LatencyRun {
+    let clock = Instant::now();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(subscribers);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut subs = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let (ws_url, subscribe, ready_tx, mut stop) = (ws_url.to_string(), subscribe.clone(), ready_tx.clone(), stop.clone());
+        subs.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws connect");
+            if let Some(cmd) = subscribe {
+                ws.send(Message::Text(cmd.into())).await.expect("subscribe");
+            }
+            let _ = ready_tx.send(()).await;
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    m = ws.next() => match m {
+                        Some(Ok(Message::Text(t))) => {
+                            if let Some(sent) = stamp(&t) {
+                                let now = clock.elapsed().as_micros() as u64;
+                                samples.push(now.saturating_sub(sent) as f64 / 1000.0);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    }
+                }
+            }
+            samples
+        }));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.expect("subscriber ready");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // snapshots delivered
+    let client = reqwest::Client::new();
+    let total = rate * secs;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut posts = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        tick.tick().await;
+        let t = clock.elapsed().as_micros() as u64;
+        let req = client.post(track_url).header("user-agent", CHROME).header("content-type", "text/plain").body(body(t));
+        posts.push(tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) }));
+    }
+    for p in posts {
+        let _ = p.await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the tail arrive
+    let _ = stop_tx.send(true);
+    let mut all = Vec::new();
+    for s in subs {
+        all.extend(s.await.unwrap_or_default());
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    LatencyRun {
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        delivered: all.len(),
+        expected: (total as usize) * subscribers,
+    }
+}
+
+async fn pulse_latency(p: &Proc, site: &str, token: &str, subscribers: usize, rate: u64) -> LatencyRun {
+    let ws_url = format!("{}/api/live/ws?access_token={token}", p.base.replace("http", "ws"));
+    let sub = json!({"type": "subscribe", "website_id": site}).to_string();
+    let site = site.to_string();
+    latency(
+        &ws_url,
+        Some(sub),
+        &format!("{}/api/track", p.base),
+        move |t| json!({"website_id": site, "url": "https://bench.example/live", "props": {"t": t}}).to_string(),
+        subscribers,
+        rate,
+        secs(),
+    )
+    .await
+}
+
+async fn baseline_latency(b: &Proc, subscribers: usize, rate: u64) -> LatencyRun {
+    latency(
+        &format!("{}/ws", b.base.replace("http", "ws")),
+        None,
+        &format!("{}/publish", b.base),
+        |t| json!({"url": "https://bench.example/live", "props": {"t": t}}).to_string(),
+        subscribers,
+        rate,
+        secs(),
+    )
+    .await
+}
+
+fn show(label: &str, r: &LatencyRun) {
+    println!(
+        "  {label:<34} p50 {:>7.2} ms   p99 {:>7.2} ms   delivered {}/{}",
+        r.p50_ms, r.p99_ms, r.delivered, r.expected
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory per idle connection
+
+async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usize) -> f64 {
+    let before = p.rss_kib();
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        if let Some(cmd) = &subscribe {
+            ws.send(Message::Text(cmd.clone().into())).await.expect("subscribe");
+            let _ = ws.next().await; // snapshot
+        }
+        conns.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = p.rss_kib();
+    drop(conns);
+    (after.saturating_sub(before)) as f64 / n as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn run() {
+    let secs = secs();
+    let subscribers: usize = std::env::var("BENCH_SUBSCRIBERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("Pulse benchmarks — {cores} cores, {secs} s per measurement, load generator on the same machine\n");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pulse, site, token) = start_pulse(dir.path()).await;
+    let baseline = start_baseline().await;
+
+    let body = json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
+    for clients in [64, 512] {
+        println!("ingest ({clients} concurrent keep-alive clients, one event per request)");
+        let base_rps = load(format!("{}/track", baseline.base), body.clone(), clients, secs, 204).await;
+        let pulse_rps = load(format!("{}/api/track", pulse.base), body.clone(), clients, secs, 202).await;
+        println!("  baseline: bare axum handler → 204    {base_rps:>9.0} req/s");
+        println!("  pulse: durable events (202)          {pulse_rps:>9.0} events/s   ({:.2}× baseline)\n", pulse_rps / base_rps);
+    }
+
+    println!("live latency, track → WebSocket, {subscribers} subscribers on one website");
+    let b = baseline_latency(&baseline, subscribers, 20).await;
+    show("baseline (tokio broadcast) 20 ev/s", &b);
+    let p = pulse_latency(&pulse, &site, &token, subscribers, 20).await;
+    show("pulse 20 ev/s", &p);
+    println!("  rate sweep (highest rate with p99 < 100 ms):");
+    let mut best = (0, 0);
+    for rate in [50u64, 100, 200, 400, 800] {
+        let b = baseline_latency(&baseline, subscribers, rate).await;
+        let p = pulse_latency(&pulse, &site, &token, subscribers, rate).await;
+        show(&format!("baseline {rate} ev/s"), &b);
+        show(&format!("pulse    {rate} ev/s"), &p);
+        let ok = |r: &LatencyRun| r.p99_ms < 100.0 && r.delivered * 100 >= r.expected * 99;
+        if ok(&b) {
+            best.0 = rate;
+        }
+        if ok(&p) {
+            best.1 = rate;
+        } else {
+            break;
+        }
+    }
+    println!("  highest rate with p99 < 100 ms: baseline ≥ {} ev/s, pulse {} ev/s ({} deliveries/s)\n", best.0, best.1, best.1 as usize * subscribers);
+
+    let n = 2_000;
+    println!("memory per idle WebSocket ({n} connections, server RSS delta)");
+    let sub = json!({"type": "subscribe", "website_id": site}).to_string();
+    let pulse_kib = idle_connections(&pulse, &format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws")), Some(sub), n).await;
+    let base_kib = idle_connections(&baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n).await;
+    println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
+    println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+mod baseline {
+    //! The minimal servers Pulse is measured against.
+    use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::Response;
+    use axum::routing::{get, post};
+    use axum::Router;
+    use tokio::sync::broadcast;
+
+    pub fn serve(port: u16) {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let (tx, _) = broadcast::channel::<String>(4096);
+            let app = Router::new()
+                .route("/health", get(|| async { StatusCode::OK }))
+                .route("/track", post(|| async { StatusCode::NO_CONTENT }))
+                .route("/publish", post(publish))
+                .route("/ws", get(ws))
+                .with_state(tx);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    }
+
+    async fn publish(State(tx): State<broadcast::Sender<String>>, body: String) -> StatusCode {
+        let _ = tx.send(body);
+        StatusCode::NO_CONTENT
+    }
+
+    async fn ws(State(tx): State<broadcast::Sender<String>>, up: WebSocketUpgrade) -> Response {
+        let mut rx = tx.subscribe();
+        up.on_upgrade(move |mut socket: WebSocket| async move {
+            while let Ok(msg) = rx.recv().await {
+                if socket.send(Message::Text(msg.into())).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! The hub's fan-out policy for slow clients: a full connection queue holds that subscription
+//! (no silent hole), and a resync hands back a snapshot consistent with everything published.
+
+use std::sync::Arc;
+
+use pulse::model::{Device, Event, LiveMessage};
+use pulse::server::config::LiveConfig;
+use pulse::server::hub::{ConnSignal, Hub, Start, Subscriber};
+use pulse::server::store::SqliteStore;
+use tokio::sync::mpsc;
+
+fn ev(i: u64) -> Event {
+    Event {
+        id: uuid::Uuid::new_v4(),
+        website_id: "w".into(),
+        time: chrono::Utc::now(),
+        kind: "pageview".into(),
+        pathname: format!("/p{i}"),
+        url: format!("https://e.com/p{i}"),
+        referrer: None,
+        source: None,
+        title: None,
+        visitor_id: format!("v{i}"),
+        session_id: None,
+        device: Device::Desktop,
+        browser: None,
+        os: None,
+        country: None,
+        props: Default::default(),
+    }
+}
+
+fn seqs(rx: &mut mpsc::Receiver<Arc<pulse::server::hub::Frame>>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    while let Ok(f) = rx.try_recv() {
+        out.push((f.kind.to_string(), f.seq));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_is_held_then_resynced_never_given_a_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    let (tx, mut rx) = mpsc::channel(3);
+    let signal = Arc::new(ConnSignal::default());
+    let start = hub.subscribe("w", Subscriber { id: 1, tx, signal: signal.clone() }, None).await.unwrap();
+    assert!(matches!(start, Start::Snapshot { gap: false, cursor: 0, .. }));
+
+    hub.publish((1..=5).map(|i| (i, ev(i))).collect());
+    // the queue took three frames, then the subscription was held and the connection told
+    assert_eq!(signal.lagged.lock().unwrap().as_slice(), ["w".to_string()]);
+    assert_eq!(seqs(&mut rx), vec![("event".into(), 1), ("event".into(), 2), ("event".into(), 3)]);
+    hub.publish(vec![(6, ev(6))]);
+    assert!(seqs(&mut rx).is_empty(), "nothing after a hole may be delivered");
+
+    let (snapshot, cursor) = hub.resync("w", 1).unwrap();
+    assert_eq!(cursor, 6);
+    match snapshot {
+        LiveMessage::Snapshot { recent, stats, cursor, .. } => {
+            assert_eq!(cursor, "6");
+            assert_eq!(recent.len(), 6);
+            assert_eq!(stats.current_visitors, 6);
+        }
+        other => panic!("{other:?}"),
+    }
+    hub.publish(vec![(7, ev(7))]);
+    let after = seqs(&mut rx);
+    assert_eq!(after.first(), Some(&("event".to_string(), 7)), "live again after the resync: {after:?}");
+}
+
+#[tokio::test]
+async fn a_resume_cursor_inside_the_ring_replays_and_one_outside_gets_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    hub.publish((1..=4).map(|i| (i, ev(i))).collect());
+    let sub = |id| Subscriber { id, tx: mpsc::channel(16).0, signal: Arc::new(ConnSignal::default()) };
+    match hub.subscribe("w", sub(1), Some(pulse::model::Cursor(2))).await.unwrap() {
+        Start::Replay { frames, cursor, .. } => {
+            assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3, 4]);
+            assert_eq!(cursor, 4);
+        }
+        _ => panic!("expected a replay"),
+    }
+    assert!(matches!(
+        hub.subscribe("w", sub(2), Some(pulse::model::Cursor(40))).await.unwrap(),
+        Start::Snapshot { gap: true, cursor: 4, .. }
+    ));
+}
