@@ -386,9 +386,12 @@ async fn run() {
     let n = 2_000;
     println!("memory per idle WebSocket ({n} connections, server RSS delta)");
     let sub = json!({"type": "subscribe", "website_id": site}).to_string();
-    let pulse_kib = idle_connections(&pulse, &format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws")), Some(sub), n).await;
+    let pulse_ws = format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws"));
+    let bare_kib = idle_connections(&pulse, &pulse_ws, None, n).await;
+    let pulse_kib = idle_connections(&pulse, &pulse_ws, Some(sub), n).await;
     let base_kib = idle_connections(&baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n).await;
     println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
+    println!("  pulse (authenticated, no subscription){bare_kib:>6.1} KiB / connection");
     println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
 }
 

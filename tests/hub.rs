@@ -56,7 +56,7 @@ async fn a_slow_subscriber_is_held_then_resynced_never_given_a_hole() {
 
     let (snapshot, cursor) = hub.resync("w", 1).unwrap();
     assert_eq!(cursor, 6);
-    match snapshot {
+    match serde_json::from_str::<LiveMessage>(&snapshot.json).unwrap() {
         LiveMessage::Snapshot { recent, stats, cursor, .. } => {
             assert_eq!(cursor, "6");
             assert_eq!(recent.len(), 6);

@@ -89,6 +89,9 @@ struct Topic {
     /// When `stats` were last computed, and whether events arrived since.
     stats_at_ms: i64,
     stats_dirty: bool,
+    /// The serialized snapshot, shared by every subscriber until the state moves on: a
+    /// reconnect storm serializes it once, not once per client. Keyed by `(cursor, stats_at_ms)`.
+    snapshot_cache: Option<(Seq, i64, Arc<Frame>)>,
 }
 
 impl Topic {
@@ -101,6 +104,21 @@ impl Topic {
             recent: self.state.recent(),
         };
         (msg, seq)
+    }
+
+    /// The current snapshot as a frame, serialized at most once per state.
+    fn snapshot_frame(&mut self, now_ms: i64) -> (Arc<Frame>, Seq) {
+        let seq = self.ring.last_seq();
+        if let Some((s, at, frame)) = &self.snapshot_cache
+            && *s == seq
+            && *at == self.stats_at_ms
+        {
+            return (frame.clone(), seq);
+        }
+        let (msg, seq) = self.snapshot(now_ms);
+        let frame = Frame::encode(&msg, seq);
+        self.snapshot_cache = Some((seq, self.stats_at_ms, frame.clone()));
+        (frame, seq)
     }
 
     fn fan_out(&mut self, frame: &Arc<Frame>) {
@@ -178,7 +196,7 @@ pub enum Start {
     /// The cursor was served: these frames follow it, then live frames.
     Replay { frames: Vec<Arc<Frame>>, cursor: Seq, stats: Arc<Frame> },
     /// No usable cursor: a snapshot (after `gap` when the client had asked to resume).
-    Snapshot { gap: bool, snapshot: LiveMessage, cursor: Seq },
+    Snapshot { gap: bool, snapshot: Arc<Frame>, cursor: Seq },
 }
 
 #[derive(Clone)]
@@ -233,6 +251,7 @@ impl Hub {
             last_stats: None,
             stats_at_ms: 0,
             stats_dirty: false,
+            snapshot_cache: None,
         }
     }
 
@@ -313,7 +332,7 @@ impl Hub {
                 Start::Replay { frames, cursor, stats: Frame::encode(&stats, cursor) }
             }
             None => {
-                let (snapshot, cursor) = t.snapshot(now_ms());
+                let (snapshot, cursor) = t.snapshot_frame(now_ms());
                 Start::Snapshot { gap: resume.is_some(), snapshot, cursor }
             }
         };
@@ -322,12 +341,12 @@ impl Hub {
     }
 
     /// After a lag: lifts the hold and returns a fresh snapshot (the client gets `gap` first).
-    pub fn resync(&self, website_id: &str, sub_id: u64) -> Option<(LiveMessage, Seq)> {
+    pub fn resync(&self, website_id: &str, sub_id: u64) -> Option<(Arc<Frame>, Seq)> {
         let topic = self.topic(website_id)?;
         let mut t = lock(&topic);
         let entry = t.subs.get_mut(&sub_id)?;
         entry.lagged = false;
-        Some(t.snapshot(now_ms()))
+        Some(t.snapshot_frame(now_ms()))
     }
 
     pub fn unsubscribe(&self, website_id: &str, sub_id: u64) {

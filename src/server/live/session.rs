@@ -132,7 +132,7 @@ impl LiveSession {
                 if gap {
                     self.pending.push_back(message(&LiveMessage::Gap { website_id: website_id.to_string() }));
                 }
-                self.pending.push_back(Frame::encode(&snapshot, cursor));
+                self.pending.push_back(snapshot);
             }
             Err(e) => {
                 tracing::error!(error = %e, website_id, "subscribe failed");
@@ -220,7 +220,7 @@ impl LiveSession {
             if let Some((snapshot, cursor)) = self.state.hub.resync(&site, self.sub.id) {
                 self.delivered.insert(site.clone(), cursor);
                 self.pending.push_back(message(&LiveMessage::Gap { website_id: site }));
-                self.pending.push_back(Frame::encode(&snapshot, cursor));
+                self.pending.push_back(snapshot);
             }
         }
     }
