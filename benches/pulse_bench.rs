@@ -350,6 +350,30 @@ async fn run() {
     let (pulse, site, token) = start_pulse(dir.path()).await;
     let baseline = start_baseline().await;
 
+    let n = 2_000;
+    println!("memory per idle WebSocket ({n} connections, fresh server processes, RSS delta)");
+    // a realistic snapshot: 100 recent events
+    let client = reqwest::Client::new();
+    for i in 0..100 {
+        let body = json!({"website_id": site, "url": format!("https://bench.example/page/{i}"), "props": {"plan": "pro"}});
+        client.post(format!("{}/api/track", pulse.base)).header("user-agent", CHROME).json(&body).send().await.expect("seed");
+    }
+    let sub = json!({"type": "subscribe", "website_id": site}).to_string();
+    let pulse_ws = format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws"));
+    let bare_kib = {
+        // its own fresh process, so the subscribed figure below doesn't reuse its memory
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (bare, _, token) = start_pulse(dir.path()).await;
+        let url = format!("{}/api/live/ws?access_token={token}", bare.base.replace("http", "ws"));
+        idle_connections(&bare, &url, None, n).await
+    };
+    let pulse_kib = idle_connections(&pulse, &pulse_ws, Some(sub), n).await;
+    let base_kib = idle_connections(&baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n).await;
+    println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
+    println!("  pulse (authenticated, no subscription){bare_kib:>6.1} KiB / connection");
+    println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
+    println!();
+
     let body = json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
     for clients in [64, 512] {
         println!("ingest ({clients} concurrent keep-alive clients, one event per request)");
@@ -383,16 +407,6 @@ async fn run() {
     }
     println!("  highest rate with p99 < 100 ms: baseline ≥ {} ev/s, pulse {} ev/s ({} deliveries/s)\n", best.0, best.1, best.1 as usize * subscribers);
 
-    let n = 2_000;
-    println!("memory per idle WebSocket ({n} connections, server RSS delta)");
-    let sub = json!({"type": "subscribe", "website_id": site}).to_string();
-    let pulse_ws = format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws"));
-    let bare_kib = idle_connections(&pulse, &pulse_ws, None, n).await;
-    let pulse_kib = idle_connections(&pulse, &pulse_ws, Some(sub), n).await;
-    let base_kib = idle_connections(&baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n).await;
-    println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
-    println!("  pulse (authenticated, no subscription){bare_kib:>6.1} KiB / connection");
-    println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
 }
 
 // ---------------------------------------------------------------------------------------------
