@@ -139,3 +139,21 @@ async fn login_refuses_a_wrong_password_and_live_endpoints_need_a_token() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
 }
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited() {
+    let ctx = setup().await;
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        let r = ctx.http.post(format!("{}/api/auth/login", ctx.base))
+            .json(&json!({"email": "admin@test.local", "password": "guess"})).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            assert_eq!(r.json::<Value>().await.unwrap()["error"], "rate_limited");
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 401), "{statuses:?}");
+}

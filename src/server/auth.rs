@@ -8,7 +8,9 @@ use std::path::Path;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -208,7 +210,17 @@ fn local_path(next: Option<&str>) -> &str {
 
 /// `POST /api/auth/login`: JSON for API clients (`200 {token, expires_at}`), or an HTML form
 /// post from the login page (redirects), so logging in works before the page hydrates.
-pub async fn login_handler(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn login_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let ip = crate::server::ingest::client_ip(&headers, Some(peer), state.cfg.trust_proxy);
+    if let Err(secs) = state.login_limiter.check(ip) {
+        tracing::warn!(%ip, "login rate limit hit");
+        return AppError::RateLimited { retry_after_secs: secs.max(1) }.into_response();
+    }
     let form = is_form(&headers);
     let parsed: Result<LoginBody, String> = if form {
         parse_login_form(&body)

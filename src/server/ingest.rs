@@ -129,6 +129,12 @@ impl IpLimiter {
         Self { limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)) }
     }
 
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)) }
+    }
+
     /// `Err(seconds to wait)` when the IP is over its rate.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         self.limiter.check_key(&ip).map_err(|not_until| {

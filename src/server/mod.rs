@@ -100,6 +100,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Login attempts per minute per IP, and the burst allowed (password guessing).
+const LOGIN_PER_MINUTE: u32 = 10;
+const LOGIN_BURST: u32 = 10;
+
 /// A running Pulse: the HTTP server plus its writer and background ticks.
 pub struct Server {
     pub addr: SocketAddr,
@@ -108,6 +112,7 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
     ticker: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
 }
 
 impl Server {
@@ -145,6 +150,7 @@ impl Server {
             enricher: Arc::new(enrich::Enricher::new(cfg.geoip_path().as_deref())),
             visitors: Arc::new(visitor::VisitorHasher::new(accounts.clone()).await?),
             limiter: Arc::new(ingest::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
+            login_limiter: Arc::new(ingest::IpLimiter::per_minute(LOGIN_PER_MINUTE, LOGIN_BURST)),
             auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_deref(), cfg.session_hours)?),
             connections: Arc::new(live::Connections::new(
                 cfg.live.max_connections,
@@ -170,6 +176,22 @@ impl Server {
                     ticks += 1;
                     if ticks.is_multiple_of(240) {
                         state.limiter.prune();
+                        state.login_limiter.prune();
+                    }
+                }
+            }
+        });
+        let maintenance = tokio::spawn({
+            let (events, shutdown) = (state.events.clone(), shutdown.clone());
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => {}
+                        _ = shutdown.wait() => break,
+                    }
+                    if let Err(e) = events.maintain().await {
+                        tracing::warn!(error = %e, "store maintenance failed");
                     }
                 }
             }
@@ -183,7 +205,7 @@ impl Server {
                     .await
             }
         });
-        Ok(Self { addr, state, shutdown, http, writer, ticker })
+        Ok(Self { addr, state, shutdown, http, writer, ticker, maintenance })
     }
 
     /// Stops accepting, closes live connections, flushes the writer and waits for all of it.
@@ -197,6 +219,7 @@ impl Server {
         let http = self.http.await.context("http task")?;
         self.writer.await.context("writer task")?;
         self.ticker.await.context("tick task")?;
+        self.maintenance.await.context("maintenance task")?;
         http.context("http server")?;
         Ok(())
     }

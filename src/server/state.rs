@@ -45,7 +45,10 @@ pub struct Shared {
     pub sites: Arc<SiteCache>,
     pub enricher: Arc<Enricher>,
     pub visitors: Arc<VisitorHasher>,
+    /// Tracking requests per IP.
     pub limiter: Arc<IpLimiter>,
+    /// Login attempts per IP.
+    pub login_limiter: Arc<IpLimiter>,
     pub auth: Arc<AuthKeys>,
     pub metrics: Metrics,
     pub connections: Arc<Connections>,

@@ -87,6 +87,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn last_seq_before(&self, website_id: &str, before: DateTime<Utc>) -> Result<Seq, StoreError>;
     /// Answers when the store is reachable (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Periodic housekeeping off the write path (SQLite: a WAL checkpoint). Called every second.
+    async fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug)]

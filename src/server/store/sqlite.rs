@@ -59,7 +59,13 @@ CREATE TABLE IF NOT EXISTS settings (
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// Runs WAL checkpoints, so that the writer's commits never pay for one.
+    checkpointer: Arc<Mutex<Connection>>,
 }
+
+/// The writer checkpoints by itself only past this many WAL pages (~40 MB): a safety net for
+/// when background checkpoints can't keep up.
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -80,8 +86,14 @@ impl SqliteStore {
         let path = dir.join("pulse.db");
         let writer = open(&path)?;
         writer.execute_batch(SCHEMA)?;
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         let reader = open(&path)?;
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+        let checkpointer = open(&path)?;
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+            checkpointer: Arc::new(Mutex::new(checkpointer)),
+        })
     }
 
     async fn with<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
@@ -250,6 +262,15 @@ impl EventStore for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+
+    async fn maintain(&self) -> Result<(), StoreError> {
+        // PASSIVE never blocks the writer or readers; it copies what it can.
+        Self::with(&self.checkpointer, |c| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 }
 
