@@ -13,6 +13,22 @@ pub struct Enricher {
     geo: Option<maxminddb::Reader<Vec<u8>>>,
 }
 
+/// A country record in either layout: ip-location-db (`country_code`) or MaxMind GeoIP2 /
+/// GeoLite2 (`country.iso_code`).
+#[derive(serde::Deserialize)]
+struct CountryRecord<'a> {
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    country: Option<IsoCountry<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct IsoCountry<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub device: Device,
@@ -64,9 +80,8 @@ impl Enricher {
     }
 
     pub fn country(&self, ip: IpAddr) -> Option<String> {
-        let reader = self.geo.as_ref()?;
-        let country: maxminddb::geoip2::Country = reader.lookup(ip).ok()??;
-        country.country.and_then(|c| c.iso_code).map(str::to_string)
+        let record: CountryRecord = self.geo.as_ref()?.lookup(ip).ok()??;
+        record.country_code.or(record.country.and_then(|c| c.iso_code)).map(str::to_string)
     }
 }
 

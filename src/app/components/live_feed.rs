@@ -64,6 +64,9 @@ pub fn LiveFeed(rt: Realtime, now: RwSignal<i64>) -> impl IntoView {
                     </For>
                 </ol>
             </Show>
+            <p class="mt-3 text-right text-[11px] text-slate-400 dark:text-slate-500">
+                "Countries: ip-location-db (CC BY 4.0, NRO)"
+            </p>
         </section>
     }
 }

@@ -1,0 +1,108 @@
+//! Shutdown and multi-website streams: what an operator and a multi-site admin rely on.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use pulse::model::{LiveMessage, Website};
+use pulse::server::store::{EventStore, SqliteStore};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn shutdown_flushes_acknowledged_events_and_closes_live_sockets_as_going_away() {
+    let ctx = setup().await;
+    let mut ws = ctx.ws().await;
+    ws.subscribe(&ctx.site, None).await;
+    ws.next().await;
+    for i in 0..20 {
+        ctx.track(&format!("/s{i}"), "v").await;
+    }
+    let Ctx { server, dir, site, .. } = ctx;
+    server.stop().await.unwrap();
+
+    let close = loop {
+        match tokio::time::timeout(WAIT, ws.0.next()).await.expect("close within 5 s") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.expect("close frame").code), 1001);
+    let stored = SqliteStore::open(dir.path()).unwrap().newest(&site, 100, None).await.unwrap();
+    assert_eq!(stored.events.len(), 20, "every acknowledged event survives shutdown");
+}
+
+#[tokio::test]
+async fn one_sse_stream_over_two_websites_resumes_both_exactly() {
+    let ctx = setup().await;
+    let other = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
+    ctx.server.state.accounts.create_website(&other, None).await.unwrap();
+    let query = format!("website_id={}&website_id={}", ctx.site, other.id);
+    let get = |last: Option<String>| {
+        let mut r = ctx.http.get(format!("{}/api/live/sse?{query}", ctx.base)).bearer_auth(&ctx.token);
+        if let Some(l) = last {
+            r = r.header("last-event-id", l);
+        }
+        r.send()
+    };
+    let mut s = Sse::new(get(None).await.unwrap());
+    s.next_of(&["snapshot"]).await;
+    let second = s.next_of(&["snapshot"]).await;
+    let id = second.id.expect("id covering both websites");
+
+    let track_other = |path: &str| {
+        ctx.http
+            .post(format!("{}/api/track", ctx.base))
+            .header("user-agent", CHROME)
+            .json(&json!({"website_id": other.id, "url": format!("https://other.example{path}")}))
+            .send()
+    };
+    ctx.track("/a1", "v").await;
+    assert_eq!(track_other("/b1").await.unwrap().status(), 202);
+    let mut last = id;
+    for _ in 0..2 {
+        last = s.next_of(&["event"]).await.id.unwrap();
+    }
+    drop(s);
+
+    ctx.track("/a2", "v").await;
+    assert_eq!(track_other("/b2").await.unwrap().status(), 202);
+    let mut s = Sse::new(get(Some(last)).await.unwrap());
+    let mut paths = Vec::new();
+    for _ in 0..2 {
+        let e = s.next_of(&["event", "snapshot", "gap"]).await;
+        assert_eq!(e.event, "event", "{e:?}");
+        match serde_json::from_str::<LiveMessage>(&e.data).unwrap() {
+            LiveMessage::Event { event, .. } => paths.push(event.pathname),
+            m => panic!("{m:?}"),
+        }
+    }
+    paths.sort();
+    assert_eq!(paths, vec!["/a2", "/b2"]);
+}
+
+#[tokio::test]
+async fn country_comes_from_the_bundled_database_behind_a_trusted_proxy() {
+    let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb");
+    assert!(db.exists(), "the country database is missing: run scripts/setup.sh");
+    let ctx = setup_with(|c| {
+        c.trust_proxy = true;
+        c.geoip_db = Some(db);
+    })
+    .await;
+    let r = ctx
+        .http
+        .post(format!("{}/api/track", ctx.base))
+        .header("user-agent", CHROME)
+        .header("x-forwarded-for", "8.8.8.8, 10.0.0.1")
+        .json(&json!({"website_id": ctx.site, "url": "https://example.com/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let _: Value = r.json().await.unwrap();
+    let stored = ctx.server.state.events.newest(&ctx.site, 1, None).await.unwrap();
+    assert_eq!(stored.events[0].event.country.as_deref(), Some("US"));
+}
