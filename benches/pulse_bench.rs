@@ -10,7 +10,8 @@
 //! Both servers run as separate processes (Pulse is the release binary; the baseline is this
 //! binary re-executed with `--baseline-server PORT`); the load generator shares the machine.
 //! Run: `scripts/bench.sh` (or `cargo bench --features ssr --bench pulse_bench`).
-//! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000).
+//! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000),
+//! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default).
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -93,10 +94,14 @@ fn pulse_cmd(dir: &std::path::Path) -> Command {
 
 /// Starts Pulse with bench settings (no per-IP limit) and one admin + website.
 async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
+    // BENCH_LINGER_MS overrides the writer's linger, to compare group-commit settings
+    let linger = std::env::var("BENCH_LINGER_MS").map(|v| format!("batch_linger_ms = {v}\n")).unwrap_or_default();
     std::fs::write(
         dir.join("bench.toml"),
-        "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\n\
-         [pulse.live]\nmax_connections_per_user = 100000\n",
+        format!(
+            "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\n{linger}\
+             [pulse.live]\nmax_connections_per_user = 100000\n"
+        ),
     )
     .expect("config");
     let ok = pulse_cmd(dir)

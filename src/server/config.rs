@@ -43,7 +43,10 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// Largest group commit.
     pub batch_max: usize,
-    /// How long the writer waits for more events after the first one of a batch.
+    /// How long the writer waits for more events after the first one of a batch. 0 (default):
+    /// a batch is whatever arrived while the previous commit was being written, which already
+    /// groups commits under load without adding latency (tokio's timer rounds any wait up to the
+    /// next millisecond, which cost ~30 % of ingest throughput at 1 ms).
     pub batch_linger_ms: u64,
     /// Sustained requests per second per client IP, and the burst above it.
     pub rate_per_ip: u32,
@@ -90,7 +93,7 @@ impl Default for IngestConfig {
         Self {
             queue_capacity: 20_000,
             batch_max: 2_000,
-            batch_linger_ms: 1,
+            batch_linger_ms: 0,
             rate_per_ip: 200,
             burst_per_ip: 1_000,
         }
