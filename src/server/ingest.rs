@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,8 +13,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -114,39 +111,6 @@ pub fn validate(req: TrackRequest) -> Result<ValidTrack, AppError> {
         }
     }
     Ok(ValidTrack { req, kind, url, pathname, referrer })
-}
-
-/// Per-IP token buckets. Keys are pruned every tick (`retain_recent`), which bounds memory to
-/// the clients of the last burst window.
-pub struct IpLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
-}
-
-impl IpLimiter {
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(burst.max(per_second).max(1)).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)) }
-    }
-
-    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)) }
-    }
-
-    /// `Err(seconds to wait)` when the IP is over its rate.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
-    }
-
-    pub fn prune(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
-    }
 }
 
 /// Known website ids, so tracking doesn't read the store per request. Only ids that exist are

@@ -16,15 +16,6 @@ pub enum Transport {
     Sse,
 }
 
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Websocket => "websocket",
-            Transport::Sse => "sse",
-        }
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabels {
     transport: Transport,

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod rate_limit;
 pub mod shutdown;
 pub mod state;
 pub mod store;
@@ -149,8 +150,8 @@ impl Server {
             sites: Arc::new(ingest::SiteCache::default()),
             enricher: Arc::new(enrich::Enricher::new(cfg.geoip_path().as_deref())),
             visitors: Arc::new(visitor::VisitorHasher::new(accounts.clone()).await?),
-            limiter: Arc::new(ingest::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
-            login_limiter: Arc::new(ingest::IpLimiter::per_minute(LOGIN_PER_MINUTE, LOGIN_BURST)),
+            limiter: Arc::new(rate_limit::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
+            login_limiter: Arc::new(rate_limit::IpLimiter::per_minute(LOGIN_PER_MINUTE, LOGIN_BURST)),
             auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_deref(), cfg.session_hours)?),
             connections: Arc::new(live::Connections::new(
                 cfg.live.max_connections,
@@ -222,10 +223,6 @@ impl Server {
         self.maintenance.await.context("maintenance task")?;
         http.context("http server")?;
         Ok(())
-    }
-
-    pub fn trigger_shutdown(&self) {
-        self.shutdown.trigger();
     }
 }
 

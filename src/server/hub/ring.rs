@@ -29,6 +29,7 @@ impl Ring {
         Self { entries: VecDeque::new(), floor, policy }
     }
 
+    #[cfg(test)]
     pub fn floor(&self) -> Seq {
         self.floor
     }
@@ -67,12 +68,9 @@ impl Ring {
         self.entries.back().is_none_or(|(t, _)| *t < now_ms - self.policy.min_age_ms)
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
