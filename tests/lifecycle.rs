@@ -39,14 +39,7 @@ async fn one_sse_stream_over_two_websites_resumes_both_exactly() {
     let other = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
     ctx.server.state.accounts.create_website(&other, None).await.unwrap();
     let query = format!("website_id={}&website_id={}", ctx.site, other.id);
-    let get = |last: Option<String>| {
-        let mut r = ctx.http.get(format!("{}/api/live/sse?{query}", ctx.base)).bearer_auth(&ctx.token);
-        if let Some(l) = last {
-            r = r.header("last-event-id", l);
-        }
-        r.send()
-    };
-    let mut s = Sse::new(get(None).await.unwrap());
+    let mut s = Sse::new(ctx.sse(&query, None).await);
     s.next_of(&["snapshot"]).await;
     let second = s.next_of(&["snapshot"]).await;
     let id = second.id.expect("id covering both websites");
@@ -68,7 +61,7 @@ async fn one_sse_stream_over_two_websites_resumes_both_exactly() {
 
     ctx.track("/a2", "v").await;
     assert_eq!(track_other("/b2").await.unwrap().status(), 202);
-    let mut s = Sse::new(get(Some(last)).await.unwrap());
+    let mut s = Sse::new(ctx.sse(&query, Some(&last)).await);
     let mut paths = Vec::new();
     for _ in 0..2 {
         let e = s.next_of(&["event", "snapshot", "gap"]).await;

@@ -119,22 +119,10 @@ async fn ws_without_a_token_is_told_unauthorized() {
     assert!(matches!(ws.next().await, LiveMessage::Error { code: ErrorCode::Unauthorized, .. }));
 }
 
-async fn sse(ctx: &Ctx, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
-    let mut req = ctx
-        .http
-        .get(format!("{}/api/live/sse?{query}", ctx.base))
-        .header("accept", "text/event-stream")
-        .bearer_auth(&ctx.token);
-    if let Some(id) = last_event_id {
-        req = req.header("last-event-id", id);
-    }
-    req.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn sse_snapshot_then_event_and_last_event_id_resume() {
     let ctx = setup().await;
-    let resp = sse(&ctx, &format!("website_id={}", ctx.site), None).await;
+    let resp = ctx.sse(&format!("website_id={}", ctx.site), None).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-accel-buffering"], "no");
     let mut s = Sse::new(resp);
@@ -157,7 +145,7 @@ async fn sse_snapshot_then_event_and_last_event_id_resume() {
     }
     let ev_id = ev.id.unwrap();
     assert_ne!(ev_id, id);
-    let mut s = Sse::new(sse(&ctx, &format!("website_id={}", ctx.site), Some(&ev_id)).await);
+    let mut s = Sse::new(ctx.sse(&format!("website_id={}", ctx.site), Some(&ev_id)).await);
     for i in 0..5 {
         let e = s.next_of(&["event", "snapshot", "gap"]).await;
         assert_eq!(e.event, "event");

@@ -101,6 +101,19 @@ impl Ctx {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// Opens `GET /api/live/sse?{query}` as the admin, resuming from `last_event_id` if given.
+    pub async fn sse(&self, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(format!("{}/api/live/sse?{query}", self.base))
+            .header("accept", "text/event-stream")
+            .bearer_auth(&self.token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        req.send().await.unwrap()
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/api/live/ws?access_token={}", self.server.addr, self.token)
     }
