@@ -11,7 +11,8 @@
 //! binary re-executed with `--baseline-server PORT`); the load generator shares the machine.
 //! Run: `scripts/bench.sh` (or `cargo bench --features ssr --bench pulse_bench`).
 //! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000),
-//! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default).
+//! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default),
+//! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency`; default: all).
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -28,6 +29,11 @@ const CHROME: &str =
 
 fn secs() -> u64 {
     std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+}
+
+/// Whether the part `name` runs (see `BENCH_ONLY`).
+fn wanted(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == name))
 }
 
 fn free_port() -> u16 {
@@ -326,7 +332,9 @@ fn show(label: &str, r: &LatencyRun) {
 // ---------------------------------------------------------------------------------------------
 // memory per idle connection
 
-async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usize) -> f64 {
+/// RSS delta per connection after opening `n` WebSockets (each sending `subscribe` and reading
+/// its snapshot first, when given). `pulse_protocol`: check afterwards that they still answer.
+async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usize, pulse_protocol: bool) -> f64 {
     let before = p.rss_kib();
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
@@ -339,6 +347,18 @@ async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usi
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = p.rss_kib();
+    if pulse_protocol {
+        // the figure only means something if the connections are open and served
+        for ws in conns.iter_mut().step_by(n / 10) {
+            ws.send(Message::Text(r#"{"type":"ping"}"#.into())).await.expect("ping");
+            loop {
+                let msg = ws.next().await.expect("connection open").expect("frame");
+                if msg.to_text().is_ok_and(|t| t.contains(r#""type":"pong""#)) {
+                    break;
+                }
+            }
+        }
+    }
     drop(conns);
     (after.saturating_sub(before)) as f64 / n as f64
 }
@@ -355,6 +375,18 @@ async fn run() {
     let (pulse, site, token) = start_pulse(dir.path()).await;
     let baseline = start_baseline().await;
 
+    if wanted("memory") {
+        memory(&pulse, &baseline, &site, &token).await;
+    }
+    if wanted("ingest") {
+        ingest(&pulse, &baseline, &site, secs).await;
+    }
+    if wanted("latency") {
+        latency_sweep(&pulse, &baseline, &site, &token, subscribers).await;
+    }
+}
+
+async fn memory(pulse: &Proc, baseline: &Proc, site: &str, token: &str) {
     let n = 2_000;
     println!("memory per idle WebSocket ({n} connections, fresh server processes, RSS delta)");
     // a realistic snapshot: 100 recent events
@@ -370,15 +402,17 @@ async fn run() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (bare, _, token) = start_pulse(dir.path()).await;
         let url = format!("{}/api/live/ws?access_token={token}", bare.base.replace("http", "ws"));
-        idle_connections(&bare, &url, None, n).await
+        idle_connections(&bare, &url, None, n, true).await
     };
-    let pulse_kib = idle_connections(&pulse, &pulse_ws, Some(sub), n).await;
-    let base_kib = idle_connections(&baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n).await;
+    let pulse_kib = idle_connections(pulse, &pulse_ws, Some(sub), n, true).await;
+    let base_kib = idle_connections(baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n, false).await;
     println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
     println!("  pulse (authenticated, no subscription){bare_kib:>6.1} KiB / connection");
     println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
     println!();
+}
 
+async fn ingest(pulse: &Proc, baseline: &Proc, site: &str, secs: u64) {
     let body = json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
     for clients in [64, 512] {
         println!("ingest ({clients} concurrent keep-alive clients, one event per request)");
@@ -387,17 +421,19 @@ async fn run() {
         println!("  baseline: bare axum handler → 204    {base_rps:>9.0} req/s");
         println!("  pulse: durable events (202)          {pulse_rps:>9.0} events/s   ({:.2}× baseline)\n", pulse_rps / base_rps);
     }
+}
 
+async fn latency_sweep(pulse: &Proc, baseline: &Proc, site: &str, token: &str, subscribers: usize) {
     println!("live latency, track → WebSocket, {subscribers} subscribers on one website");
-    let b = baseline_latency(&baseline, subscribers, 20).await;
+    let b = baseline_latency(baseline, subscribers, 20).await;
     show("baseline (tokio broadcast) 20 ev/s", &b);
-    let p = pulse_latency(&pulse, &site, &token, subscribers, 20).await;
+    let p = pulse_latency(pulse, site, token, subscribers, 20).await;
     show("pulse 20 ev/s", &p);
     println!("  rate sweep (highest rate with p99 < 100 ms):");
     let mut best = (0, 0);
     for rate in [50u64, 100, 200, 400, 800] {
-        let b = baseline_latency(&baseline, subscribers, rate).await;
-        let p = pulse_latency(&pulse, &site, &token, subscribers, rate).await;
+        let b = baseline_latency(baseline, subscribers, rate).await;
+        let p = pulse_latency(pulse, site, token, subscribers, rate).await;
         show(&format!("baseline {rate} ev/s"), &b);
         show(&format!("pulse    {rate} ev/s"), &p);
         let ok = |r: &LatencyRun| r.p99_ms < 100.0 && r.delivered * 100 >= r.expected * 99;

@@ -120,6 +120,47 @@ async fn ws_without_a_token_is_told_unauthorized() {
 }
 
 #[tokio::test]
+async fn ws_large_snapshot_with_non_ascii_text_arrives_whole() {
+    // ~120 events make a snapshot of tens of KiB, written as many continuation frames; the
+    // multi-byte titles make sure no frame boundary breaks a character
+    let ctx = setup().await;
+    let mut titles = Vec::new();
+    for i in 0..120 {
+        let title = format!("Café — naïve résumé №{i} ✓");
+        let body = json!({"website_id": ctx.site, "url": format!("https://example.com/p{i}"),
+                          "title": title, "visitor_id": format!("v{}", i % 9)});
+        assert_eq!(ctx.track_raw(body).await.0, 202);
+        titles.push(title);
+    }
+    let mut ws = ctx.ws().await;
+    ws.subscribe(&ctx.site, None).await;
+    match ws.next().await {
+        LiveMessage::Snapshot { stats, recent, .. } => {
+            assert_eq!(stats.current_visitors, 9);
+            assert!(recent.len() >= 100, "only {} recent events", recent.len());
+            // newest first, and the titles decoded exactly as tracked
+            let got: Vec<&str> = recent.iter().filter_map(|e| e.title.as_deref()).collect();
+            let want: Vec<&str> = titles.iter().rev().take(recent.len()).map(String::as_str).collect();
+            assert_eq!(got, want);
+        }
+        other => panic!("expected snapshot, got {other:?}"),
+    }
+    // the connection carries on normally afterwards
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.next_significant().await, LiveMessage::Pong);
+}
+
+#[tokio::test]
+async fn plain_http_get_on_the_ws_endpoint_is_a_clear_400() {
+    let ctx = setup().await;
+    let r = ctx.http.get(format!("{}/api/live/ws", ctx.base)).bearer_auth(&ctx.token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+    assert!(body["message"].as_str().unwrap().contains("WebSocket"), "{body}");
+}
+
+#[tokio::test]
 async fn sse_snapshot_then_event_and_last_event_id_resume() {
     let ctx = setup().await;
     let resp = ctx.sse(&format!("website_id={}", ctx.site), None).await;

@@ -5,6 +5,7 @@ mod connections;
 mod session;
 pub mod sse;
 pub mod ws;
+mod ws_upgrade;
 
 pub use connections::{ConnectionGuard, Connections};
 pub use session::{LiveSession, Next};

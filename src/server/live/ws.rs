@@ -1,12 +1,17 @@
-//! `GET /api/live/ws`: one multiplexed WebSocket per browser. Text frames of JSON both ways;
+//! `GET /api/live/ws`: one multiplexed WebSocket per browser. Text messages of JSON both ways;
 //! bad commands get an `error` frame and the connection stays open. Buffers are sized small:
-//! an idle connection should cost a few KiB, not axum's 128 KiB default read buffer.
+//! an idle connection should cost a few KiB, not axum's 128 KiB default read buffer. Messages
+//! larger than `FRAGMENT_BYTES` (snapshots) go out as continuation frames, because the socket
+//! keeps its write buffer at the size of the largest frame it ever wrote.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::{Sink, SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
 use crate::model::{ClientCommand, ErrorCode, LiveMessage};
 use crate::server::auth;
@@ -15,26 +20,71 @@ use crate::server::metrics::Transport;
 use crate::server::state::AppState;
 
 use super::session::error_frame;
+use super::ws_upgrade::{Socket, Upgrade};
 use super::{LiveSession, Next};
 
 /// Largest client → server message; commands are tiny.
 const MAX_COMMAND_BYTES: usize = 8 * 1024;
+/// Largest frame written; longer messages are split into continuation frames of this size.
+const FRAGMENT_BYTES: usize = 4 * 1024;
 
-pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: WebSocketUpgrade) -> Response {
+pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: Upgrade) -> Response {
     let auth = auth::authenticate(&state, &headers, &uri).await;
-    ws.read_buffer_size(4 * 1024)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(MAX_COMMAND_BYTES)
-        .max_frame_size(MAX_COMMAND_BYTES)
-        .on_upgrade(move |socket| run(state, auth, socket))
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(Some(MAX_COMMAND_BYTES))
+        .max_frame_size(Some(MAX_COMMAND_BYTES));
+    ws.respond(config, move |socket| run(state, auth, socket))
 }
 
-async fn refuse(mut socket: WebSocket, code: ErrorCode, message: String) {
+/// Sends one text message, as a single frame when small, else as a text frame followed by
+/// continuation frames of at most `FRAGMENT_BYTES`, split on character boundaries.
+async fn send_text<S>(sink: &mut S, text: &Utf8Bytes) -> Result<(), WsError>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    if text.len() <= FRAGMENT_BYTES {
+        return sink.send(Message::Text(text.clone())).await;
+    }
+    for (i, (start, end)) in fragments(text.as_str(), FRAGMENT_BYTES).enumerate() {
+        let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+        let payload = Bytes::from(text.clone()).slice(start..end);
+        sink.feed(Message::Frame(WireFrame::message(payload, opcode, end == text.len()))).await?;
+    }
+    sink.flush().await
+}
+
+/// Byte ranges of at most `max` bytes (at least one character each) covering `text`, each
+/// ending on a character boundary.
+fn fragments(text: &str, max: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        let mut end = (start + max).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == start {
+            end = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+        let range = (start, end);
+        start = end;
+        Some(range)
+    })
+}
+
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }))
+}
+
+async fn refuse(mut socket: Socket, code: ErrorCode, message: String) {
     let frame = error_frame(code, message.clone(), None);
-    let _ = socket.send(Message::Text(frame.json.clone())).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from(code_reason(code)) })))
-        .await;
+    let _ = send_text(&mut socket, &frame.json).await;
+    let _ = socket.send(close_frame(1008, code_reason(code))).await;
 }
 
 fn code_reason(code: ErrorCode) -> &'static str {
@@ -45,7 +95,7 @@ fn code_reason(code: ErrorCode) -> &'static str {
     }
 }
 
-async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppError>, socket: WebSocket) {
+async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppError>, socket: Socket) {
     let user = match auth {
         Ok(u) => u,
         Err(e) => return refuse(socket, ErrorCode::Unauthorized, e.to_string()).await,
@@ -65,7 +115,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                 Some(Ok(Message::Binary(_))) => session.push(error_frame(
                     ErrorCode::BadRequest, "binary frames are not supported; send JSON text", None)),
                 Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {} // ping/pong are answered by the library
+                Some(Ok(_)) => {} // ping/pong are answered by the library; raw frames never arrive
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket read failed");
                     break;
@@ -73,13 +123,13 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             },
             next = session.next() => match next {
                 Next::Frame(frame) => {
-                    if sink.send(Message::Text(frame.json.clone())).await.is_err() {
+                    if send_text(&mut sink, &frame.json).await.is_err() {
                         break;
                     }
                     metrics.message_sent(Transport::Websocket);
                 }
                 Next::Close(reason) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: Utf8Bytes::from(reason) }))).await;
+                    let _ = sink.send(close_frame(1001, reason)).await;
                     break;
                 }
             },
@@ -98,5 +148,31 @@ async fn on_command(session: &mut LiveSession, text: &str) {
             format!("unknown or malformed command: {e}; expected subscribe, unsubscribe or ping"),
             None,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fragments;
+
+    fn pieces(text: &str, max: usize) -> Vec<&str> {
+        fragments(text, max).map(|(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn fragments_cover_the_text_in_order_and_within_the_limit() {
+        let text = "a".repeat(10_000);
+        let parts = pieces(&text, 4096);
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![4096, 4096, 1808]);
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn fragments_never_split_a_character() {
+        let text = "é".repeat(5_000); // 2 bytes each: a 4095-byte cut would split one
+        let parts = pieces(&text, 4095);
+        assert!(parts.iter().all(|p| p.len() <= 4095 && p.chars().all(|c| c == 'é')));
+        assert_eq!(parts.concat(), text);
+        assert_eq!(pieces("€", 1), vec!["€"]); // a character longer than the limit still goes out
     }
 }
