@@ -1,16 +1,37 @@
 //! Enrichment of a tracking request: user agent → device/browser/OS and bot detection,
 //! referrer → source (`utm_source` first), IP → country (MaxMind-format database), and the
-//! URL → pathname. Pure functions plus the loaded lookups; no I/O per request.
+//! URL → pathname. Pure functions plus the loaded lookups; no I/O per request. Real traffic
+//! repeats a few hundred user agents, so each distinct one is parsed once and kept in a
+//! bounded cache.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::model::Device;
+
+/// Distinct user agents remembered; when full, quick_cache's S3-FIFO policy evicts the ones
+/// seen least (a miss only costs a parse).
+const AGENT_CACHE_ENTRIES: usize = 4096;
+/// Longer user agents are parsed every time instead of cached, which bounds the cache at
+/// about `AGENT_CACHE_ENTRIES × 512` bytes of keys.
+const AGENT_CACHE_MAX_KEY: usize = 512;
 
 pub struct Enricher {
     bots: isbot::Bots,
     ua: woothee::parser::Parser,
     geo: Option<maxminddb::Reader<Vec<u8>>>,
+    agents: quick_cache::sync::Cache<String, Arc<Agent>>,
+}
+
+/// What one user agent string says, independent of the request.
+#[derive(Debug)]
+struct Agent {
+    bot: bool,
+    browser: Option<String>,
+    os: Option<String>,
+    /// Device class from the user agent alone (a screen width overrides it).
+    device: Device,
 }
 
 /// A country record in either layout: ip-location-db (`country_code`) or MaxMind GeoIP2 /
@@ -51,32 +72,60 @@ impl Enricher {
         if geo.is_none() {
             tracing::info!("no country database; country will be null");
         }
-        Self { bots: isbot::Bots::default(), ua: woothee::parser::Parser::new(), geo }
+        Self {
+            bots: isbot::Bots::default(),
+            ua: woothee::parser::Parser::new(),
+            geo,
+            agents: quick_cache::sync::Cache::new(AGENT_CACHE_ENTRIES),
+        }
+    }
+
+    fn agent(&self, user_agent: &str) -> Arc<Agent> {
+        if let Some(known) = self.agents.get(user_agent) {
+            return known;
+        }
+        let agent = Arc::new(self.parse_agent(user_agent));
+        if user_agent.len() <= AGENT_CACHE_MAX_KEY {
+            self.agents.insert(user_agent.to_string(), agent.clone());
+        }
+        agent
+    }
+
+    fn parse_agent(&self, user_agent: &str) -> Agent {
+        let trimmed = user_agent.trim();
+        let parsed = self.ua.parse(user_agent);
+        let known = |s: &str| (!s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN).then(|| s.to_string());
+        let lower = user_agent.to_ascii_lowercase();
+        let device = if lower.contains("ipad") || lower.contains("tablet") {
+            Device::Tablet
+        } else {
+            match parsed.as_ref().map(|r| r.category) {
+                Some("smartphone") | Some("mobilephone") => Device::Mobile,
+                _ => Device::Desktop,
+            }
+        };
+        Agent {
+            bot: trimmed.is_empty() || self.bots.is_bot(trimmed),
+            browser: parsed.as_ref().and_then(|r| known(r.name)),
+            os: parsed.as_ref().and_then(|r| known(r.os)),
+            device,
+        }
     }
 
     /// Crawlers, monitors, headless browsers and empty user agents.
     pub fn is_bot(&self, user_agent: &str) -> bool {
-        let ua = user_agent.trim();
-        ua.is_empty() || self.bots.is_bot(ua)
+        self.agent(user_agent).bot
     }
 
     pub fn client(&self, user_agent: &str, screen_width: Option<u32>) -> Client {
-        let parsed = self.ua.parse(user_agent);
-        let known = |s: &str| (!s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN).then(|| s.to_string());
-        let browser = parsed.as_ref().and_then(|r| known(r.name));
-        let os = parsed.as_ref().and_then(|r| known(r.os));
-        let lower = user_agent.to_ascii_lowercase();
+        let agent = self.agent(user_agent);
         let device = match screen_width {
             Some(w) if w > 0 && w < 768 => Device::Mobile,
             Some(w) if w > 0 && w < 1024 => Device::Tablet,
             Some(w) if w > 0 => Device::Desktop,
-            _ if lower.contains("ipad") || lower.contains("tablet") => Device::Tablet,
-            _ => match parsed.as_ref().map(|r| r.category) {
-                Some("smartphone") | Some("mobilephone") => Device::Mobile,
-                _ => Device::Desktop,
-            },
+            _ => agent.device,
         };
-        Client { device, browser, os }
+        Client { device, browser: agent.browser.clone(), os: agent.os.clone() }
     }
 
     pub fn country(&self, ip: IpAddr) -> Option<String> {
@@ -118,6 +167,20 @@ mod tests {
         assert_eq!(c.device, Device::Desktop);
         assert_eq!(e.client(IPHONE, None).device, Device::Mobile);
         assert_eq!(e.client(CHROME, Some(800)).device, Device::Tablet);
+    }
+
+    #[test]
+    fn cached_answers_match_a_fresh_parse() {
+        let e = Enricher::new(None);
+        for _ in 0..3 {
+            assert_eq!(e.client(IPHONE, None).device, Device::Mobile);
+            assert_eq!(e.client(IPHONE, Some(1400)).device, Device::Desktop); // width still wins
+            assert!(e.is_bot("Googlebot/2.1 (+http://www.google.com/bot.html)"));
+            assert!(!e.is_bot(CHROME));
+        }
+        let long = format!("{CHROME} {}", "x".repeat(AGENT_CACHE_MAX_KEY));
+        assert_eq!(e.client(&long, None).browser.as_deref(), Some("Chrome")); // parsed, not cached
+        assert_eq!(e.agents.len(), 3);
     }
 
     #[test]

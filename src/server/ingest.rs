@@ -20,7 +20,7 @@ use crate::model::{Event, TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY
 use crate::server::enrich;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::server::store::{AccountStore, Appended};
+use crate::server::store::{AccountStore, Appended, EncodedEvent};
 use crate::server::writer::WriteRequest;
 
 const MAX_URL: usize = 2048;
@@ -200,6 +200,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     }
     let event = enrich_event(state, valid, ip, ua).await?;
     let id = event.id;
+    let event = EncodedEvent::new(event).map_err(|e| AppError::Internal(format!("cannot encode event: {e}")))?;
     let (ack, done) = oneshot::channel();
     state.ingest.try_send(WriteRequest { event, received, ack }).map_err(|e| match e {
         tokio::sync::mpsc::error::TrySendError::Full(_) => AppError::QueueFull,

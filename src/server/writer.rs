@@ -1,5 +1,6 @@
 //! The single writer: drains the bounded ingest queue in group commits (up to `batch_max`
 //! events, lingering `batch_linger_ms` for more) and stores each batch in one transaction.
+//! Events arrive already serialized (by their requests, in parallel), so the writer only writes.
 //! A second task takes committed batches in commit order, publishes what was stored to the hub
 //! and acknowledges every request, so the next commit never waits for the fan-out.
 //! A full queue is refused at the door (`503 queue_full`); nothing is buffered beyond it.
@@ -10,19 +11,24 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::model::Event;
 use crate::server::config::IngestConfig;
 use crate::server::hub::Hub;
 use crate::server::metrics::Metrics;
-use crate::server::store::{Appended, EventStore};
+use crate::server::store::{Appended, EncodedEvent, EventStore};
 
 /// Outcome sent back to the waiting request: stored (or already stored), or the store failed.
 pub type WriteAck = Result<Appended, String>;
 
 pub struct WriteRequest {
-    pub event: Event,
+    pub event: EncodedEvent,
     pub received: Instant,
     pub ack: oneshot::Sender<WriteAck>,
+}
+
+/// A request of a batch, waiting for its acknowledgement.
+struct Waiter {
+    received: Instant,
+    ack: oneshot::Sender<WriteAck>,
 }
 
 pub type IngestQueue = mpsc::Sender<WriteRequest>;
@@ -35,7 +41,8 @@ pub fn queue(cfg: &IngestConfig) -> (IngestQueue, mpsc::Receiver<WriteRequest>) 
 const PUBLISH_QUEUE: usize = 16;
 
 struct Committed {
-    batch: Vec<WriteRequest>,
+    events: Arc<Vec<EncodedEvent>>,
+    waiters: Vec<Waiter>,
     outcome: Result<Vec<Appended>, String>,
 }
 
@@ -94,25 +101,29 @@ pub fn spawn(
 
 async fn commit(store: &Arc<dyn EventStore>, metrics: &Metrics, batch: Vec<WriteRequest>) -> Committed {
     metrics.batch_size(batch.len());
-    let events: Vec<Event> = batch.iter().map(|r| r.event.clone()).collect();
-    let outcome = store.append(events).await.map_err(|e| {
-        tracing::error!(error = %e, events = batch.len(), "batch not stored");
+    let (events, waiters): (Vec<EncodedEvent>, Vec<Waiter>) =
+        batch.into_iter().map(|r| (r.event, Waiter { received: r.received, ack: r.ack })).unzip();
+    let events = Arc::new(events);
+    let outcome = store.append(events.clone()).await.map_err(|e| {
+        tracing::error!(error = %e, events = events.len(), "batch not stored");
         e.to_string()
     });
-    Committed { batch, outcome }
+    Committed { events, waiters, outcome }
 }
 
 async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) {
-    while let Some(Committed { batch, outcome }) = rx.recv().await {
+    while let Some(Committed { events, waiters, outcome }) = rx.recv().await {
         match outcome {
             Ok(outcomes) => {
-                let mut stored = Vec::with_capacity(batch.len());
-                let mut acks = Vec::with_capacity(batch.len());
-                for (r, o) in batch.into_iter().zip(outcomes) {
+                // the store is done with the batch, so this takes it without copying
+                let events = Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
+                let mut stored = Vec::with_capacity(events.len());
+                let mut acks = Vec::with_capacity(events.len());
+                for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
                     if let Appended::Stored(seq) = o {
-                        stored.push((seq, r.event));
+                        stored.push((seq, e.event));
                     }
-                    acks.push((r.ack, r.received, o));
+                    acks.push((w.ack, w.received, o));
                 }
                 hub.publish(stored);
                 for (ack, received, o) in acks {
@@ -126,9 +137,9 @@ async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committ
                 }
             }
             Err(e) => {
-                for r in batch {
+                for w in waiters {
                     metrics.ingest("store_error");
-                    let _ = r.ack.send(Err(e.clone()));
+                    let _ = w.ack.send(Err(e.clone()));
                 }
             }
         }

@@ -4,6 +4,8 @@
 
 mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -35,6 +37,21 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+/// An event ready to append: the typed event and its JSON, serialized once by the request that
+/// produced it, so the single writer doesn't spend its time encoding.
+#[derive(Clone, Debug)]
+pub struct EncodedEvent {
+    pub event: Event,
+    pub json: String,
+}
+
+impl EncodedEvent {
+    pub fn new(event: Event) -> Result<Self, serde_json::Error> {
+        let json = serde_json::to_string(&event)?;
+        Ok(Self { event, json })
+    }
+}
+
 /// What `append` did with one event of the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appended {
@@ -59,7 +76,7 @@ pub struct EventPage {
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Durably stores a batch in one transaction (one fsync); order is kept.
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError>;
+    async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError>;
     /// Newest first, `limit` at most, strictly older than `before`.
     async fn newest(
         &self,

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AccountStore, Appended, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
+    AccountStore, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
     UserRow,
 };
-use crate::model::{Event, Website};
+use crate::model::Website;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -166,7 +166,7 @@ fn query_page(
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let mut out = Vec::with_capacity(events.len());
@@ -176,8 +176,7 @@ impl EventStore for SqliteStore {
                      (website_id, id, time_ms, kind, pathname, visitor_id, data)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
-                for e in &events {
-                    let data = serde_json::to_string(e)?;
+                for EncodedEvent { event: e, json } in events.iter() {
                     let n = stmt.execute(params![
                         e.website_id,
                         e.id.to_string(),
@@ -185,7 +184,7 @@ impl EventStore for SqliteStore {
                         e.kind,
                         e.pathname,
                         e.visitor_id,
-                        data
+                        json
                     ])?;
                     out.push(if n == 1 {
                         Appended::Stored(tx.last_insert_rowid() as Seq)
