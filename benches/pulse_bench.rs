@@ -459,6 +459,7 @@ mod baseline {
     use axum::http::StatusCode;
     use axum::response::Response;
     use axum::routing::{get, post};
+    use axum::serve::ListenerExt;
     use axum::Router;
     use tokio::sync::broadcast;
 
@@ -472,7 +473,10 @@ mod baseline {
                 .route("/publish", post(publish))
                 .route("/ws", get(ws))
                 .with_state(tx);
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+            // TCP_NODELAY, as Pulse sets it: the comparison is about the server, not Nagle
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind").tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app).await.expect("serve");
         });
     }

@@ -32,6 +32,7 @@ use axum::routing::{any, delete, get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
@@ -201,6 +202,12 @@ impl Server {
         let http = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
+                // live frames are small and latency-bound: send them at once (no Nagle delay)
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
                 axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move { shutdown.wait().await })
                     .await
