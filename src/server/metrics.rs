@@ -86,8 +86,10 @@ impl Metrics {
         self.inner.connections.get_or_create(&TransportLabels { transport }).get()
     }
 
-    pub fn message_sent(&self, transport: Transport) {
-        self.inner.messages.get_or_create(&TransportLabels { transport }).inc();
+    /// The sent-messages counter of one transport, for a connection to keep and bump without
+    /// a label lookup per message.
+    pub fn messages_counter(&self, transport: Transport) -> Counter {
+        self.inner.messages.get_or_create(&TransportLabels { transport }).clone()
     }
 
     pub fn messages_sent(&self, transport: Transport) -> u64 {

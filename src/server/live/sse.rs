@@ -97,7 +97,7 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
         session.subscribe_authorized(site, resume.as_ref().and_then(|c| c.get(site))).await;
     }
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(BODY_QUEUE);
-    let metrics = state.metrics.clone();
+    let sent = state.metrics.messages_counter(Transport::Sse);
     tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -116,7 +116,7 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
             if tx.send(Ok(ev)).await.is_err() {
                 break; // the client went away
             }
-            metrics.message_sent(Transport::Sse);
+            sent.inc();
         }
     });
     let mut resp = Sse::new(ReceiverStream::new(rx))

@@ -104,7 +104,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
         Ok(s) => s,
         Err(msg) => return refuse(socket, ErrorCode::TooManyConnections, msg).await,
     };
-    let metrics = state.metrics.clone();
+    let sent = state.metrics.messages_counter(Transport::Websocket);
     let mut session = LiveSession::new(state, user, slot);
     let (mut sink, mut stream) = socket.split();
     tracing::debug!(user = %session.user().email, "websocket open");
@@ -126,7 +126,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                     if send_text(&mut sink, &frame.json).await.is_err() {
                         break;
                     }
-                    metrics.message_sent(Transport::Websocket);
+                    sent.inc();
                 }
                 Next::Close(reason) => {
                     let _ = sink.send(close_frame(1001, reason)).await;
