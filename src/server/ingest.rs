@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::model::{Event, TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
 use crate::server::enrich;
 use crate::server::error::AppError;
+use crate::server::rate_limit;
 use crate::server::state::AppState;
 use crate::server::store::{AccountStore, Appended, EncodedEvent};
 use crate::server::writer::WriteRequest;
@@ -133,19 +134,6 @@ impl SiteCache {
     }
 }
 
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> IpAddr {
-    if trust_proxy
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
-    }
-    peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip())
-}
-
 fn content_type_ok(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else { return true };
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
@@ -176,7 +164,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let ip = client_ip(&parts.headers, peer, state.cfg.trust_proxy);
+    let ip = rate_limit::client_ip(&parts.headers, peer, state.cfg.trust_proxy);
     state.limiter.check(ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs.max(1) })?;
     if parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_TRACK_BODY_BYTES)
