@@ -87,7 +87,8 @@ pub fn spawn(
                     }
                 }
             }
-            let committed = commit(&store, &metrics, std::mem::take(&mut buf)).await;
+            // draining keeps `buf`'s capacity for the next batch
+            let committed = commit(&store, &metrics, buf.drain(..)).await;
             if committed_tx.send(committed).await.is_err() {
                 tracing::error!("publisher stopped; the writer stops too");
                 break;
@@ -99,10 +100,14 @@ pub fn spawn(
     })
 }
 
-async fn commit(store: &Arc<dyn EventStore>, metrics: &Metrics, batch: Vec<WriteRequest>) -> Committed {
+async fn commit(
+    store: &Arc<dyn EventStore>,
+    metrics: &Metrics,
+    batch: impl ExactSizeIterator<Item = WriteRequest>,
+) -> Committed {
     metrics.batch_size(batch.len());
     let (events, waiters): (Vec<EncodedEvent>, Vec<Waiter>) =
-        batch.into_iter().map(|r| (r.event, Waiter { received: r.received, ack: r.ack })).unzip();
+        batch.map(|r| (r.event, Waiter { received: r.received, ack: r.ack })).unzip();
     let events = Arc::new(events);
     let outcome = store.append(events.clone()).await.map_err(|e| {
         tracing::error!(error = %e, events = events.len(), "batch not stored");
