@@ -106,6 +106,27 @@ pub fn app(state: AppState) -> Router {
 const LOGIN_PER_MINUTE: u32 = 10;
 const LOGIN_BURST: u32 = 10;
 
+/// How often idle per-IP rate-limiter entries are dropped.
+const LIMITER_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs `job` every `period` until shutdown.
+fn every<F, Fut>(period: Duration, shutdown: &Shutdown, mut job: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => job().await,
+                _ = shutdown.wait() => break,
+            }
+        }
+    })
+}
+
 /// A running Pulse: the HTTP server plus its writer and background ticks.
 pub struct Server {
     pub addr: SocketAddr,
@@ -113,8 +134,8 @@ pub struct Server {
     shutdown: Shutdown,
     http: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
-    ticker: JoinHandle<()>,
-    maintenance: JoinHandle<()>,
+    /// Periodic jobs: hub tick, rate-limiter pruning, store maintenance.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -164,40 +185,34 @@ impl Server {
             shutdown: shutdown.clone(),
             cfg: Arc::new(cfg),
         });
-        let ticker = tokio::spawn({
-            let state = state.clone();
-            async move {
-                let mut every = tokio::time::interval(hub::TICK);
-                let mut ticks: u64 = 0;
-                loop {
-                    tokio::select! {
-                        _ = every.tick() => {}
-                        _ = state.shutdown.wait() => break,
-                    }
-                    state.hub.tick();
-                    ticks += 1;
-                    if ticks.is_multiple_of(240) {
-                        state.limiter.prune();
-                        state.login_limiter.prune();
+        let background = vec![
+            every(hub::TICK, &shutdown, {
+                let hub = state.hub.clone();
+                move || {
+                    hub.tick();
+                    async {}
+                }
+            }),
+            every(LIMITER_PRUNE_EVERY, &shutdown, {
+                let state = state.clone();
+                move || {
+                    state.limiter.prune();
+                    state.login_limiter.prune();
+                    async {}
+                }
+            }),
+            every(Duration::from_secs(1), &shutdown, {
+                let events = state.events.clone();
+                move || {
+                    let events = events.clone();
+                    async move {
+                        if let Err(e) = events.maintain().await {
+                            tracing::warn!(error = %e, "store maintenance failed");
+                        }
                     }
                 }
-            }
-        });
-        let maintenance = tokio::spawn({
-            let (events, shutdown) = (state.events.clone(), shutdown.clone());
-            async move {
-                let mut every = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tokio::select! {
-                        _ = every.tick() => {}
-                        _ = shutdown.wait() => break,
-                    }
-                    if let Err(e) = events.maintain().await {
-                        tracing::warn!(error = %e, "store maintenance failed");
-                    }
-                }
-            }
-        });
+            }),
+        ];
         let router = app(state.clone());
         let http = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -213,7 +228,7 @@ impl Server {
                     .await
             }
         });
-        Ok(Self { addr, state, shutdown, http, writer, ticker, maintenance })
+        Ok(Self { addr, state, shutdown, http, writer, background })
     }
 
     /// Stops accepting, closes live connections, flushes the writer and waits for all of it.
@@ -226,8 +241,9 @@ impl Server {
     pub async fn wait(self) -> anyhow::Result<()> {
         let http = self.http.await.context("http task")?;
         self.writer.await.context("writer task")?;
-        self.ticker.await.context("tick task")?;
-        self.maintenance.await.context("maintenance task")?;
+        for task in self.background {
+            task.await.context("background task")?;
+        }
         http.context("http server")?;
         Ok(())
     }
