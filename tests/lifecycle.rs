@@ -12,9 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn shutdown_flushes_acknowledged_events_and_closes_live_sockets_as_going_away() {
     let ctx = setup().await;
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    ws.next().await;
+    let (mut ws, _snapshot) = ctx.watch().await;
     for i in 0..20 {
         ctx.track(&format!("/s{i}"), "v").await;
     }

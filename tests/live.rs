@@ -17,9 +17,8 @@ fn cursor_of(m: &LiveMessage) -> String {
 async fn ws_subscribe_snapshot_then_event_within_a_second() {
     let ctx = setup().await;
     ctx.track("/before", "v0").await;
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    match ws.next().await {
+    let (mut ws, snapshot) = ctx.watch().await;
+    match snapshot {
         LiveMessage::Snapshot { website_id, stats, recent, .. } => {
             assert_eq!(website_id, ctx.site);
             assert_eq!(stats.current_visitors, 1);
@@ -50,9 +49,8 @@ async fn ws_subscribe_snapshot_then_event_within_a_second() {
 #[tokio::test]
 async fn ws_resume_with_cursor_delivers_exactly_the_missed_events_in_order() {
     let ctx = setup().await;
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    let cursor = cursor_of(&ws.next().await);
+    let (ws, snapshot) = ctx.watch().await;
+    let cursor = cursor_of(&snapshot);
     drop(ws);
 
     let mut paths = Vec::new();
@@ -132,9 +130,8 @@ async fn ws_large_snapshot_with_non_ascii_text_arrives_whole() {
         assert_eq!(ctx.track_raw(body).await.0, 202);
         titles.push(title);
     }
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    match ws.next().await {
+    let (mut ws, snapshot) = ctx.watch().await;
+    match snapshot {
         LiveMessage::Snapshot { stats, recent, .. } => {
             assert_eq!(stats.current_visitors, 9);
             assert!(recent.len() >= 100, "only {} recent events", recent.len());
@@ -216,9 +213,7 @@ async fn sse_json_accept_returns_snapshots() {
 #[tokio::test]
 async fn admin_broadcast_reaches_watchers_and_close_ends_streams() {
     let ctx = setup().await;
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    ws.next().await;
+    let (mut ws, _snapshot) = ctx.watch().await;
     let r = ctx.http.post(format!("{}/api/websites/{}/broadcast", ctx.base, ctx.site))
         .bearer_auth(&ctx.token).json(&json!({"message": "hello watchers"})).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -12,9 +12,8 @@ async fn restart_shows_the_same_stats_and_resumes_old_cursors() {
     ctx.track("/a", "v1").await;
     ctx.track("/b", "v2").await;
     ctx.track("/b", "v1").await;
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    let (before, cursor) = match ws.next().await {
+    let (ws, snapshot) = ctx.watch().await;
+    let (before, cursor) = match snapshot {
         LiveMessage::Snapshot { stats, cursor, .. } => (stats, cursor),
         m => panic!("{m:?}"),
     };
@@ -43,9 +42,7 @@ async fn restart_shows_the_same_stats_and_resumes_old_cursors() {
         }
         m => panic!("{m:?}"),
     }
-    let mut fresh = ctx.ws().await;
-    fresh.subscribe(&ctx.site, None).await;
-    match fresh.next().await {
+    match ctx.watch().await.1 {
         LiveMessage::Snapshot { stats, recent, .. } => {
             assert_eq!(stats.current_visitors, 3);
             assert_eq!(recent.len(), 4);

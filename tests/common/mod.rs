@@ -122,6 +122,14 @@ impl Ctx {
         let (s, _) = tokio_tungstenite::connect_async(self.ws_url()).await.unwrap();
         Ws(s)
     }
+
+    /// A WebSocket subscribed to the context's website (no cursor), with its first message.
+    pub async fn watch(&self) -> (Ws, LiveMessage) {
+        let mut ws = self.ws().await;
+        ws.subscribe(&self.site, None).await;
+        let first = ws.next().await;
+        (ws, first)
+    }
 }
 
 pub struct Ws(pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
