@@ -48,9 +48,10 @@ where
     if text.len() <= FRAGMENT_BYTES {
         return sink.send(Message::Text(text.clone())).await;
     }
+    let bytes = Bytes::from(text.clone());
     for (i, (start, end)) in fragments(text.as_str(), FRAGMENT_BYTES).enumerate() {
         let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
-        let payload = Bytes::from(text.clone()).slice(start..end);
+        let payload = bytes.slice(start..end);
         sink.feed(Message::Frame(WireFrame::message(payload, opcode, end == text.len()))).await?;
     }
     sink.flush().await
@@ -82,7 +83,7 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
 }
 
 async fn refuse(mut socket: Socket, code: ErrorCode, message: String) {
-    let frame = error_frame(code, message.clone(), None);
+    let frame = error_frame(code, message, None);
     let _ = send_text(&mut socket, &frame.json).await;
     let _ = socket.send(close_frame(1008, code_reason(code))).await;
 }
