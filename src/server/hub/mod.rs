@@ -89,6 +89,8 @@ struct Topic {
     /// When `stats` were last computed, and whether events arrived since.
     stats_at_ms: i64,
     stats_dirty: bool,
+    /// When events were last published.
+    last_event_ms: i64,
     /// The serialized snapshot, shared by every subscriber until the state moves on: a
     /// reconnect storm serializes it once, not once per client. Keyed by `(cursor, stats_at_ms)`.
     snapshot_cache: Option<(Seq, i64, Arc<Frame>)>,
@@ -150,8 +152,10 @@ impl Topic {
     }
 
     /// After events: `stats` at most every `STATS_EVERY_MS` per website (events themselves go
-    /// out at once); the tick sends what was held back.
+    /// out at once), written right behind an event so connections send both with one flush;
+    /// the tick sends what was held back once events pause.
     fn stats_after_events(&mut self, now_ms: i64) {
+        self.last_event_ms = now_ms;
         if now_ms - self.stats_at_ms >= STATS_EVERY_MS {
             self.push_stats_if_changed(now_ms);
         } else {
@@ -160,11 +164,17 @@ impl Topic {
     }
 
     /// On the tick: push when events were held back, visitors expired or the minute rolled.
+    /// While events are flowing the change rides with the next event instead: a separate burst
+    /// to every subscriber would delay the events behind it.
     fn stats_on_tick(&mut self, now_ms: i64) {
         let expired = self.state.expire(now_ms);
         let minute_rolled = now_ms.div_euclid(60_000) != self.stats_at_ms.div_euclid(60_000);
         if expired || minute_rolled || self.stats_dirty {
-            self.push_stats_if_changed(now_ms);
+            if now_ms - self.last_event_ms >= STATS_EVERY_MS {
+                self.push_stats_if_changed(now_ms);
+            } else {
+                self.stats_dirty = true;
+            }
         }
     }
 
@@ -251,6 +261,7 @@ impl Hub {
             last_stats: None,
             stats_at_ms: 0,
             stats_dirty: false,
+            last_event_ms: 0,
             snapshot_cache: None,
         }
     }

@@ -176,17 +176,31 @@ impl LiveSession {
         fresh
     }
 
+    /// The next thing to write if one is ready now, without waiting: lets a transport write
+    /// everything that is ready (an event and its `stats`, a burst) with one flush.
+    pub fn ready(&mut self) -> Option<Next> {
+        if let Some(f) = self.pending.pop_front() {
+            if f.kind == CLOSE {
+                return Some(Next::Close("closed by an admin"));
+            }
+            return Some(Next::Frame(f));
+        }
+        if *self.shutdown.borrow() {
+            return Some(Next::Close("server shutting down"));
+        }
+        while let Ok(f) = self.rx.try_recv() {
+            if self.admit(&f) {
+                return Some(Next::Frame(f));
+            }
+        }
+        None
+    }
+
     /// Waits for the next thing to write. Cancel-safe: nothing is lost if the future is dropped.
     pub async fn next(&mut self) -> Next {
         loop {
-            if let Some(f) = self.pending.pop_front() {
-                if f.kind == CLOSE {
-                    return Next::Close("closed by an admin");
-                }
-                return Next::Frame(f);
-            }
-            if *self.shutdown.borrow() {
-                return Next::Close("server shutting down");
+            if let Some(next) = self.ready() {
+                return next;
             }
             tokio::select! {
                 biased;

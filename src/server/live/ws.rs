@@ -27,26 +27,32 @@ use super::{LiveSession, Next};
 const MAX_COMMAND_BYTES: usize = 8 * 1024;
 /// Largest frame written; longer messages are split into continuation frames of this size.
 const FRAGMENT_BYTES: usize = 4 * 1024;
+/// Small frames collect in the socket's write buffer up to this size before a flush; anything
+/// larger goes straight out. Below `FRAGMENT_BYTES`, so the buffer never outgrows a fragment
+/// plus this.
+const COALESCE_BYTES: usize = 2 * 1024;
+/// Most messages written per flush.
+const COALESCE_FRAMES: u64 = 32;
 
 pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: Upgrade) -> Response {
     let auth = auth::authenticate(&state, &headers, &uri).await;
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(COALESCE_BYTES)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(MAX_COMMAND_BYTES))
         .max_frame_size(Some(MAX_COMMAND_BYTES));
     ws.respond(config, move |socket| run(state, auth, socket))
 }
 
-/// Sends one text message, as a single frame when small, else as a text frame followed by
-/// continuation frames of at most `FRAGMENT_BYTES`, split on character boundaries.
-async fn send_text<S>(sink: &mut S, text: &Utf8Bytes) -> Result<(), WsError>
+/// Queues one text message without flushing: a single frame when small, else a text frame
+/// followed by continuation frames of at most `FRAGMENT_BYTES`, split on character boundaries.
+async fn feed_text<S>(sink: &mut S, text: &Utf8Bytes) -> Result<(), WsError>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
     if text.len() <= FRAGMENT_BYTES {
-        return sink.send(Message::Text(text.clone())).await;
+        return sink.feed(Message::Text(text.clone())).await;
     }
     let bytes = Bytes::from(text.clone());
     for (i, (start, end)) in fragments(text.as_str(), FRAGMENT_BYTES).enumerate() {
@@ -54,6 +60,15 @@ where
         let payload = bytes.slice(start..end);
         sink.feed(Message::Frame(WireFrame::message(payload, opcode, end == text.len()))).await?;
     }
+    Ok(())
+}
+
+/// Sends one text message and flushes.
+async fn send_text<S>(sink: &mut S, text: &Utf8Bytes) -> Result<(), WsError>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    feed_text(sink, text).await?;
     sink.flush().await
 }
 
@@ -124,10 +139,32 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             },
             next = session.next() => match next {
                 Next::Frame(frame) => {
-                    if send_text(&mut sink, &frame.json).await.is_err() {
+                    // write what else is ready with the same flush (one syscall for an event
+                    // and its stats, or a burst), up to a bound so reads are not starved
+                    let mut close = None;
+                    let mut result = feed_text(&mut sink, &frame.json).await;
+                    let mut written = 1;
+                    while result.is_ok() && written < COALESCE_FRAMES {
+                        match session.ready() {
+                            Some(Next::Frame(more)) => {
+                                result = feed_text(&mut sink, &more.json).await;
+                                written += 1;
+                            }
+                            Some(Next::Close(reason)) => {
+                                close = Some(reason);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if result.is_err() || sink.flush().await.is_err() {
                         break;
                     }
-                    sent.inc();
+                    sent.inc_by(written);
+                    if let Some(reason) = close {
+                        let _ = sink.send(close_frame(1001, reason)).await;
+                        break;
+                    }
                 }
                 Next::Close(reason) => {
                     let _ = sink.send(close_frame(1001, reason)).await;
