@@ -163,7 +163,8 @@ impl Server {
             metrics.clone(),
             rx,
             shutdown.subscribe(),
-        );
+        )
+        .context("starting the ingest writer")?;
         let state = AppState::new(state::Shared {
             leptos,
             events,

@@ -3,7 +3,9 @@
 //! Events arrive already serialized (by their requests, in parallel), so the writer only writes.
 //! A second task takes committed batches in commit order, publishes what was stored to the hub
 //! and acknowledges every request, so the next commit never waits for the fan-out.
-//! A full queue is refused at the door (`503 queue_full`); nothing is buffered beyond it.
+//! The writer runs on a thread of its own (the store may block it); the publisher on the
+//! server's runtime. A full queue is refused at the door (`503 queue_full`); nothing is
+//! buffered beyond it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,10 +55,11 @@ pub fn spawn(
     metrics: Metrics,
     mut rx: mpsc::Receiver<WriteRequest>,
     mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     let (committed_tx, committed_rx) = mpsc::channel::<Committed>(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
-    tokio::spawn(async move {
+    let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+    let writer = async move {
         let max = cfg.batch_max.max(1);
         let linger = Duration::from_millis(cfg.batch_linger_ms);
         let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
@@ -97,7 +100,17 @@ pub fn spawn(
         drop(committed_tx);
         let _ = publisher.await;
         tracing::info!("writer flushed and stopped");
-    })
+    };
+    // Its own thread and runtime: the next commit starts as soon as the last one is done,
+    // without waiting for a turn on workers busy with requests.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    std::thread::Builder::new().name("pulse-writer".into()).spawn(move || {
+        rt.block_on(writer);
+        let _ = stopped_tx.send(());
+    })?;
+    Ok(tokio::spawn(async move {
+        let _ = stopped_rx.await;
+    }))
 }
 
 async fn commit(

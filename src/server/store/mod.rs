@@ -75,7 +75,8 @@ pub struct EventPage {
 
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
-    /// Durably stores a batch in one transaction (one fsync); order is kept.
+    /// Durably stores a batch in one transaction (one fsync); order is kept. Called only by the
+    /// ingest writer, which runs on a thread of its own: an implementation may block in it.
     async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError>;
     /// Newest first, `limit` at most, strictly older than `before`.
     async fn newest(

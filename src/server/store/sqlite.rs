@@ -1,5 +1,6 @@
-//! Embedded store: SQLite (bundled) in WAL mode. One connection for the writer task, one for
-//! reads, each behind a std `Mutex` used only inside `spawn_blocking` (no `.await` under it).
+//! Embedded store: SQLite (bundled) in WAL mode. One connection for writes, one for reads, one
+//! for checkpoints, each behind a std `Mutex` never held across `.await`: `append` uses the
+//! write connection on the ingest writer's own thread, everything else inside `spawn_blocking`.
 //! Events are kept as their wire JSON plus the indexed columns queries need.
 
 use std::path::Path;
@@ -15,9 +16,13 @@ use super::{
 };
 use crate::model::Website;
 
+/// Each commit rewrites every page it touches, so the events table keeps as few B-trees as
+/// its queries need: the rows by `seq` (rowid: max + 1, so increasing per website without
+/// AUTOINCREMENT's extra table), per-website time order, and the idempotency key.
+/// `events_by_global_time` existed in earlier versions and is dropped.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER PRIMARY KEY,
     website_id TEXT    NOT NULL,
     id         TEXT    NOT NULL,
     time_ms    INTEGER NOT NULL,
@@ -28,7 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (website_id, id)
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (website_id, time_ms, seq);
-CREATE INDEX IF NOT EXISTS events_by_global_time ON events (time_ms);
+DROP INDEX IF EXISTS events_by_global_time;
 CREATE TABLE IF NOT EXISTS users (
     id            INTEGER PRIMARY KEY,
     email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -167,7 +172,12 @@ fn query_page(
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError> {
-        self.write(move |conn| {
+        // Runs right here, on the ingest writer's own thread (see the trait): no hop to a
+        // blocking pool and back per commit. Account writes share the connection through the
+        // same lock, from the blocking pool.
+        let mut conn = self.writer.lock().map_err(|_| StoreError::Task("connection lock poisoned".into()))?;
+        {
+            let conn = &mut *conn;
             let tx = conn.transaction()?;
             let mut out = Vec::with_capacity(events.len());
             {
@@ -195,8 +205,7 @@ impl EventStore for SqliteStore {
             }
             tx.commit()?;
             Ok(out)
-        })
-        .await
+        }
     }
 
     async fn newest(
@@ -231,10 +240,13 @@ impl EventStore for SqliteStore {
         let site = website_id.map(str::to_string);
         let since_ms = since.timestamp_millis();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
+            // both use the per-website time index (all websites: one index range each)
+            let mut stmt = c.prepare_cached(if site.is_some() {
+                "SELECT seq, data FROM events WHERE website_id = ?2 AND time_ms >= ?1 ORDER BY seq"
+            } else {
                 "SELECT seq, data FROM events
-                 WHERE time_ms >= ?1 AND (?2 IS NULL OR website_id = ?2) ORDER BY seq",
-            )?;
+                 WHERE website_id IN (SELECT id FROM websites) AND time_ms >= ?1 AND ?2 IS NULL ORDER BY seq"
+            })?;
             let rows = stmt
                 .query_map(params![since_ms, site], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
