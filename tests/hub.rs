@@ -87,3 +87,44 @@ async fn a_resume_cursor_inside_the_ring_replays_and_one_outside_gets_a_snapshot
         Start::Snapshot { gap: true, cursor: 4, .. }
     ));
 }
+
+/// While events flow, `stats` go out right behind an event (so a connection writes both with
+/// one flush), never as a separate tick burst; once events pause, the tick sends what was held.
+#[tokio::test]
+async fn stats_ride_behind_events_while_they_flow_and_the_tick_sends_them_after_a_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    let (tx, mut rx) = mpsc::channel(64);
+    hub.subscribe("w", Subscriber { id: 1, tx, signal: Arc::new(ConnSignal::default()) }, None).await.unwrap();
+
+    hub.publish(vec![(1, ev(1))]);
+    assert_eq!(seqs(&mut rx), vec![("event".into(), 1), ("stats".into(), 1)], "first stats follow the event");
+
+    // a second event within the 250 ms spacing, then a tick right away: the stats are held
+    // (the precondition is timing, so the scenario is repeated if this thread was paused)
+    let mut next = 2;
+    loop {
+        let published = std::time::Instant::now();
+        hub.publish(vec![(next, ev(next))]);
+        hub.tick();
+        let frames = seqs(&mut rx);
+        if published.elapsed() < std::time::Duration::from_millis(200) {
+            assert_eq!(frames, vec![("event".into(), next)], "no stats burst while events flow");
+            break;
+        }
+        next += 1;
+        assert!(next < 10, "could not tick within 200 ms of publishing");
+    }
+
+    // events pause: once 250 ms have passed since the last one, the tick sends the held stats
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let frames = loop {
+        hub.tick();
+        let frames = seqs(&mut rx);
+        if !frames.is_empty() || std::time::Instant::now() > deadline {
+            break frames;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(frames, vec![("stats".into(), next)]);
+}
