@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes
 use crate::model::{ClientCommand, ErrorCode, LiveMessage};
 use crate::server::auth;
 use crate::server::error::AppError;
+use crate::server::hub::Frame;
 use crate::server::metrics::Transport;
 use crate::server::state::AppState;
 
@@ -138,34 +139,16 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                 }
             },
             next = session.next() => match next {
-                Next::Frame(frame) => {
-                    // write what else is ready with the same flush (one syscall for an event
-                    // and its stats, or a burst), up to a bound so reads are not starved
-                    let mut close = None;
-                    let mut result = feed_text(&mut sink, &frame.json).await;
-                    let mut written = 1;
-                    while result.is_ok() && written < COALESCE_FRAMES {
-                        match session.ready() {
-                            Some(Next::Frame(more)) => {
-                                result = feed_text(&mut sink, &more.json).await;
-                                written += 1;
-                            }
-                            Some(Next::Close(reason)) => {
-                                close = Some(reason);
-                                break;
-                            }
-                            None => break,
+                Next::Frame(frame) => match write_ready(&mut sink, &mut session, &frame).await {
+                    Ok((written, close)) => {
+                        sent.inc_by(written);
+                        if let Some(reason) = close {
+                            let _ = sink.send(close_frame(1001, reason)).await;
+                            break;
                         }
                     }
-                    if result.is_err() || sink.flush().await.is_err() {
-                        break;
-                    }
-                    sent.inc_by(written);
-                    if let Some(reason) = close {
-                        let _ = sink.send(close_frame(1001, reason)).await;
-                        break;
-                    }
-                }
+                    Err(_) => break,
+                },
                 Next::Close(reason) => {
                     let _ = sink.send(close_frame(1001, reason)).await;
                     break;
@@ -174,6 +157,37 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
         }
     }
     tracing::debug!("websocket closed");
+}
+
+/// Writes `first` and whatever else the session has ready (at most `COALESCE_FRAMES`), then
+/// flushes once: an event and its stats, or a burst, cost one syscall. Returns how many
+/// messages went out, and the close reason if the session ended meanwhile.
+async fn write_ready<S>(
+    sink: &mut S,
+    session: &mut LiveSession,
+    first: &Frame,
+) -> Result<(u64, Option<&'static str>), WsError>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    feed_text(sink, &first.json).await?;
+    let mut written = 1;
+    let mut close = None;
+    while written < COALESCE_FRAMES {
+        match session.ready() {
+            Some(Next::Frame(more)) => {
+                feed_text(sink, &more.json).await?;
+                written += 1;
+            }
+            Some(Next::Close(reason)) => {
+                close = Some(reason);
+                break;
+            }
+            None => break,
+        }
+    }
+    sink.flush().await?;
+    Ok((written, close))
 }
 
 async fn on_command(session: &mut LiveSession, text: &str) {
