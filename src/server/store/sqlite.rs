@@ -176,36 +176,33 @@ impl EventStore for SqliteStore {
         // blocking pool and back per commit. Account writes share the connection through the
         // same lock, from the blocking pool.
         let mut conn = self.writer.lock().map_err(|_| StoreError::Task("connection lock poisoned".into()))?;
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(events.len());
         {
-            let conn = &mut *conn;
-            let tx = conn.transaction()?;
-            let mut out = Vec::with_capacity(events.len());
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO events
-                     (website_id, id, time_ms, kind, pathname, visitor_id, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                for EncodedEvent { event: e, json } in events.iter() {
-                    let n = stmt.execute(params![
-                        e.website_id,
-                        e.id.to_string(),
-                        e.time.timestamp_millis(),
-                        e.kind,
-                        e.pathname,
-                        e.visitor_id,
-                        json
-                    ])?;
-                    out.push(if n == 1 {
-                        Appended::Stored(tx.last_insert_rowid() as Seq)
-                    } else {
-                        Appended::Duplicate
-                    });
-                }
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events
+                 (website_id, id, time_ms, kind, pathname, visitor_id, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for EncodedEvent { event: e, json } in events.iter() {
+                let n = stmt.execute(params![
+                    e.website_id,
+                    e.id.to_string(),
+                    e.time.timestamp_millis(),
+                    e.kind,
+                    e.pathname,
+                    e.visitor_id,
+                    json
+                ])?;
+                out.push(if n == 1 {
+                    Appended::Stored(tx.last_insert_rowid() as Seq)
+                } else {
+                    Appended::Duplicate
+                });
             }
-            tx.commit()?;
-            Ok(out)
         }
+        tx.commit()?;
+        Ok(out)
     }
 
     async fn newest(
@@ -240,16 +237,21 @@ impl EventStore for SqliteStore {
         let site = website_id.map(str::to_string);
         let since_ms = since.timestamp_millis();
         self.read(move |c| {
-            // both use the per-website time index (all websites: one index range each)
-            let mut stmt = c.prepare_cached(if site.is_some() {
-                "SELECT seq, data FROM events WHERE website_id = ?2 AND time_ms >= ?1 ORDER BY seq"
-            } else {
-                "SELECT seq, data FROM events
-                 WHERE website_id IN (SELECT id FROM websites) AND time_ms >= ?1 AND ?2 IS NULL ORDER BY seq"
-            })?;
-            let rows = stmt
-                .query_map(params![since_ms, site], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+            // both read the per-website time index (all websites: one index range each)
+            let rows = match &site {
+                Some(site) => c
+                    .prepare_cached("SELECT seq, data FROM events WHERE website_id = ?1 AND time_ms >= ?2 ORDER BY seq")?
+                    .query_map(params![site, since_ms], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => c
+                    .prepare_cached(
+                        "SELECT seq, data FROM events
+                         WHERE website_id IN (SELECT id FROM websites) AND time_ms >= ?1 ORDER BY seq",
+                    )?
+                    .query_map(params![since_ms], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
             rows.into_iter()
                 .map(|(seq, data)| Ok(StoredEvent { seq: seq as Seq, event: serde_json::from_str(&data)? }))
                 .collect()
