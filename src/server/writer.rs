@@ -43,7 +43,7 @@ pub fn queue(cfg: &IngestConfig) -> (IngestQueue, mpsc::Receiver<WriteRequest>) 
 const PUBLISH_QUEUE: usize = 16;
 
 struct Committed {
-    events: Arc<Vec<EncodedEvent>>,
+    events: Vec<EncodedEvent>,
     waiters: Vec<Waiter>,
     outcome: Result<Vec<Appended>, String>,
 }
@@ -121,8 +121,7 @@ async fn commit(
     metrics.batch_size(batch.len());
     let (events, waiters): (Vec<EncodedEvent>, Vec<Waiter>) =
         batch.map(|r| (r.event, Waiter { received: r.received, ack: r.ack })).unzip();
-    let events = Arc::new(events);
-    let outcome = store.append(events.clone()).await.map_err(|e| {
+    let outcome = store.append(&events).await.map_err(|e| {
         tracing::error!(error = %e, events = events.len(), "batch not stored");
         e.to_string()
     });
@@ -133,8 +132,6 @@ async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committ
     while let Some(Committed { events, waiters, outcome }) = rx.recv().await {
         match outcome {
             Ok(outcomes) => {
-                // the store is done with the batch, so this takes it without copying
-                let events = Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
                 let mut stored = Vec::with_capacity(events.len());
                 let mut acks = Vec::with_capacity(events.len());
                 for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {

@@ -4,8 +4,6 @@
 
 mod sqlite;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -77,7 +75,7 @@ pub struct EventPage {
 pub trait EventStore: Send + Sync + 'static {
     /// Durably stores a batch in one transaction (one fsync); order is kept. Called only by the
     /// ingest writer, which runs on a thread of its own: an implementation may block in it.
-    async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError>;
+    async fn append(&self, events: &[EncodedEvent]) -> Result<Vec<Appended>, StoreError>;
     /// Newest first, `limit` at most, strictly older than `before`.
     async fn newest(
         &self,

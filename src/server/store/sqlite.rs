@@ -171,7 +171,7 @@ fn query_page(
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn append(&self, events: Arc<Vec<EncodedEvent>>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, events: &[EncodedEvent]) -> Result<Vec<Appended>, StoreError> {
         // Runs right here, on the ingest writer's own thread (see the trait): no hop to a
         // blocking pool and back per commit. Account writes share the connection through the
         // same lock, from the blocking pool.
@@ -184,7 +184,7 @@ impl EventStore for SqliteStore {
                  (website_id, id, time_ms, kind, pathname, visitor_id, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for EncodedEvent { event: e, json } in events.iter() {
+            for EncodedEvent { event: e, json } in events {
                 let n = stmt.execute(params![
                     e.website_id,
                     e.id.to_string(),
