@@ -27,7 +27,7 @@ fn at_least_one(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Per-IP token buckets. Keys are pruned every tick (`retain_recent`), which bounds memory to
+/// Per-IP token buckets. Keys are pruned every minute (`retain_recent`), which bounds memory to
 /// the clients of the last burst window.
 pub struct IpLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,

@@ -2,7 +2,8 @@
 //! bad commands get an `error` frame and the connection stays open. Buffers are sized small:
 //! an idle connection should cost a few KiB, not axum's 128 KiB default read buffer. Messages
 //! larger than `FRAGMENT_BYTES` (snapshots) go out as continuation frames, because the socket
-//! keeps its write buffer at the size of the largest frame it ever wrote.
+//! keeps its write buffer at the size of the largest frame it ever wrote. Every message that
+//! is ready goes out before one flush (`write_ready`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
@@ -138,22 +139,22 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                     break;
                 }
             },
-            next = session.next() => match next {
-                Next::Frame(frame) => match write_ready(&mut sink, &mut session, &frame).await {
-                    Ok((written, close)) => {
-                        sent.inc_by(written);
-                        if let Some(reason) = close {
-                            let _ = sink.send(close_frame(1001, reason)).await;
-                            break;
+            next = session.next() => {
+                let close = match next {
+                    Next::Frame(frame) => match write_ready(&mut sink, &mut session, &frame).await {
+                        Ok((written, close)) => {
+                            sent.inc_by(written);
+                            close
                         }
-                    }
-                    Err(_) => break,
-                },
-                Next::Close(reason) => {
+                        Err(_) => break,
+                    },
+                    Next::Close(reason) => Some(reason),
+                };
+                if let Some(reason) = close {
                     let _ = sink.send(close_frame(1001, reason)).await;
                     break;
                 }
-            },
+            }
         }
     }
     tracing::debug!("websocket closed");

@@ -1,6 +1,6 @@
 //! The server side of the WebSocket opening handshake (RFC 6455 §4.2) on top of hyper's
 //! connection upgrade, handing the socket to tokio-tungstenite. Pulse does this itself instead
-//! of using axum's `WebSocketUpgrade` because the writer (`ws::send_text`) needs to send raw
+//! of using axum's `WebSocketUpgrade` because the writer (`ws::feed_text`) needs to send raw
 //! continuation frames, which axum's message type does not expose. The key derivation is
 //! tungstenite's; only the header checks live here.
 
