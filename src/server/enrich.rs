@@ -52,6 +52,8 @@ struct IsoCountry<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
+    /// A crawler, monitor, headless browser or empty user agent: not stored.
+    pub bot: bool,
     pub device: Device,
     pub browser: Option<String>,
     pub os: Option<String>,
@@ -125,7 +127,7 @@ impl Enricher {
             Some(w) if w > 0 => Device::Desktop,
             _ => agent.device,
         };
-        Client { device, browser: agent.browser.clone(), os: agent.os.clone() }
+        Client { bot: agent.bot, device, browser: agent.browser.clone(), os: agent.os.clone() }
     }
 
     pub fn country(&self, ip: IpAddr) -> Option<String> {

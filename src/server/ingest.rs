@@ -182,11 +182,13 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     if !state.sites.exists(state.accounts.as_ref(), &valid.req.website_id).await? {
         return Err(AppError::UnknownWebsite(valid.req.website_id));
     }
-    if state.enricher.is_bot(ua) {
+    // one user-agent lookup answers both: bot or not, and device/browser/OS
+    let client = state.enricher.client(ua, valid.req.screen_width);
+    if client.bot {
         state.metrics.ingest("bot");
         return Ok(TrackAccepted { id: None, dropped: Some("bot".into()) });
     }
-    let event = enrich_event(state, valid, ip, ua).await?;
+    let event = enrich_event(state, valid, client, ip, ua).await?;
     let id = event.id;
     let event = EncodedEvent::new(event).map_err(|e| AppError::Internal(format!("cannot encode event: {e}")))?;
     let (ack, done) = oneshot::channel();
@@ -207,8 +209,13 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(at.timestamp_millis().max(0) as u64, &rand::random()).into_uuid()
 }
 
-async fn enrich_event(state: &AppState, v: ValidTrack, ip: IpAddr, ua: &str) -> Result<Event, AppError> {
-    let client = state.enricher.client(ua, v.req.screen_width);
+async fn enrich_event(
+    state: &AppState,
+    v: ValidTrack,
+    client: enrich::Client,
+    ip: IpAddr,
+    ua: &str,
+) -> Result<Event, AppError> {
     let visitor_id = match &v.req.visitor_id {
         Some(given) => state.visitors.hash_given(&v.req.website_id, given),
         None => state.visitors.derive(&v.req.website_id, ip, ua).await?,
