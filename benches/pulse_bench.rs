@@ -5,7 +5,8 @@
 //! * live latency: track → WebSocket delivery p50/p99 with N subscribers at R events/s, against
 //!   a minimal server that forwards each POST body to its WebSockets through a tokio
 //!   `broadcast` channel; a rate sweep finds the highest rate that keeps p99 under 100 ms;
-//! * memory: server RSS per idle, subscribed WebSocket connection.
+//! * memory: server RSS per idle connection, WebSocket and SSE, opened one by one and 200 at
+//!   a time (a reconnect storm after a restart), against bare axum servers.
 //!
 //! Both servers run as separate processes (Pulse is the release binary; the baseline is this
 //! binary re-executed with `--baseline-server PORT`); the load generator shares the machine.
@@ -332,18 +333,24 @@ fn show(label: &str, r: &LatencyRun) {
 // ---------------------------------------------------------------------------------------------
 // memory per idle connection
 
-/// RSS delta per connection after opening `n` WebSockets (each sending `subscribe` and reading
-/// its snapshot first, when given). `pulse_protocol`: check afterwards that they still answer.
-async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usize, pulse_protocol: bool) -> f64 {
+/// RSS delta per connection after opening `n` WebSockets, `wave` at a time (1: one by one;
+/// 200: a reconnect storm), each sending `subscribe` and reading its snapshot first when given.
+/// `pulse_protocol`: check afterwards that they still answer.
+async fn idle_ws(p: &Proc, url: &str, subscribe: Option<String>, n: usize, wave: usize, pulse_protocol: bool) -> f64 {
     let before = p.rss_kib();
     let mut conns = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
-        if let Some(cmd) = &subscribe {
-            ws.send(Message::Text(cmd.clone().into())).await.expect("subscribe");
-            let _ = ws.next().await; // snapshot
-        }
-        conns.push(ws);
+    while conns.len() < n {
+        let batch = wave.min(n - conns.len());
+        let opened = futures::future::join_all((0..batch).map(|_| async {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+            if let Some(cmd) = &subscribe {
+                ws.send(Message::Text(cmd.clone().into())).await.expect("subscribe");
+                let _ = ws.next().await; // snapshot
+            }
+            ws
+        }))
+        .await;
+        conns.extend(opened);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = p.rss_kib();
@@ -363,6 +370,35 @@ async fn idle_connections(p: &Proc, url: &str, subscribe: Option<String>, n: usi
     (after.saturating_sub(before)) as f64 / n as f64
 }
 
+/// The same for SSE streams: each reads its first message (Pulse: the snapshot) and is held.
+async fn idle_sse(p: &Proc, url: &str, auth: Option<&str>, n: usize, wave: usize) -> f64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let before = p.rss_kib();
+    let mut streams = Vec::with_capacity(n);
+    while streams.len() < n {
+        let batch = wave.min(n - streams.len());
+        let opened = futures::future::join_all((0..batch).map(|_| async {
+            let mut req = client.get(url).header("accept", "text/event-stream");
+            if let Some(token) = auth {
+                req = req.bearer_auth(token);
+            }
+            let resp = req.send().await.expect("sse connect");
+            assert!(resp.status().is_success(), "sse status {}", resp.status());
+            let mut body = resp.bytes_stream();
+            if auth.is_some() {
+                let _ = body.next().await; // the snapshot
+            }
+            body
+        }))
+        .await;
+        streams.extend(opened);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = p.rss_kib();
+    drop(streams);
+    (after.saturating_sub(before)) as f64 / n as f64
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async fn run() {
@@ -376,7 +412,7 @@ async fn run() {
     let baseline = start_baseline().await;
 
     if wanted("memory") {
-        memory(&pulse, &baseline, &site, &token).await;
+        memory().await;
     }
     if wanted("ingest") {
         ingest(&pulse, &baseline, &site, secs).await;
@@ -386,29 +422,54 @@ async fn run() {
     }
 }
 
-async fn memory(pulse: &Proc, baseline: &Proc, site: &str, token: &str) {
-    let n = 2_000;
-    println!("memory per idle WebSocket ({n} connections, fresh server processes, RSS delta)");
-    // a realistic snapshot: 100 recent events
+/// A fresh Pulse whose website has a realistic snapshot (100 recent events).
+async fn pulse_with_history() -> (Proc, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pulse, site, token) = start_pulse(dir.path()).await;
     let client = reqwest::Client::new();
     for i in 0..100 {
         let body = json!({"website_id": site, "url": format!("https://bench.example/page/{i}"), "props": {"plan": "pro"}});
         client.post(format!("{}/api/track", pulse.base)).header("user-agent", CHROME).json(&body).send().await.expect("seed");
     }
-    let sub = json!({"type": "subscribe", "website_id": site}).to_string();
-    let pulse_ws = format!("{}/api/live/ws?access_token={token}", pulse.base.replace("http", "ws"));
-    let bare_kib = {
-        // its own fresh process, so the subscribed figure below doesn't reuse its memory
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (bare, _, token) = start_pulse(dir.path()).await;
-        let url = format!("{}/api/live/ws?access_token={token}", bare.base.replace("http", "ws"));
-        idle_connections(&bare, &url, None, n, true).await
-    };
-    let pulse_kib = idle_connections(pulse, &pulse_ws, Some(sub), n, true).await;
-    let base_kib = idle_connections(baseline, &format!("{}/ws", baseline.base.replace("http", "ws")), None, n, false).await;
-    println!("  baseline (tokio broadcast)            {base_kib:>6.1} KiB / connection");
-    println!("  pulse (authenticated, no subscription){bare_kib:>6.1} KiB / connection");
-    println!("  pulse (authenticated, subscribed)     {pulse_kib:>6.1} KiB / connection");
+    (pulse, site, token, dir)
+}
+
+async fn memory() {
+    let n = 2_000;
+    println!("memory per idle connection ({n} connections, a fresh server process per figure, RSS delta)");
+    println!("  {:<44}{:>14}{:>16}", "", "one at a time", "200 at a time");
+    let ws_url = |base: &str, token: &str| format!("{}/api/live/ws?access_token={token}", base.replace("http", "ws"));
+    let mut rows: Vec<(&str, [f64; 2])> = Vec::new();
+    let mut row = [0.0; 2];
+    for (i, wave) in [1, 200].into_iter().enumerate() {
+        let b = start_baseline().await;
+        row[i] = idle_ws(&b, &format!("{}/ws", b.base.replace("http", "ws")), None, n, wave, false).await;
+    }
+    rows.push(("baseline WebSocket (axum + tokio broadcast)", row));
+    for (i, wave) in [1, 200].into_iter().enumerate() {
+        let (p, site, token, _dir) = pulse_with_history().await;
+        let sub = json!({"type": "subscribe", "website_id": site}).to_string();
+        row[i] = idle_ws(&p, &ws_url(&p.base, &token), Some(sub), n, wave, true).await;
+    }
+    rows.push(("pulse WebSocket (authenticated, subscribed)", row));
+    for (i, wave) in [1, 200].into_iter().enumerate() {
+        let (p, _site, token, _dir) = pulse_with_history().await;
+        row[i] = idle_ws(&p, &ws_url(&p.base, &token), None, n, wave, true).await;
+    }
+    rows.push(("pulse WebSocket (authenticated, no subscription)", row));
+    for (i, wave) in [1, 200].into_iter().enumerate() {
+        let b = start_baseline().await;
+        row[i] = idle_sse(&b, &format!("{}/sse", b.base), None, n, wave).await;
+    }
+    rows.push(("baseline SSE (axum Sse + tokio broadcast)", row));
+    for (i, wave) in [1, 200].into_iter().enumerate() {
+        let (p, site, token, _dir) = pulse_with_history().await;
+        row[i] = idle_sse(&p, &format!("{}/api/live/sse?website_id={site}", p.base), Some(&token), n, wave).await;
+    }
+    rows.push(("pulse SSE (authenticated, subscribed)", row));
+    for (label, [one, storm]) in rows {
+        println!("  {label:<44}{one:>10.1} KiB{storm:>12.1} KiB");
+    }
     println!();
 }
 
@@ -457,7 +518,10 @@ mod baseline {
     use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
     use axum::extract::State;
     use axum::http::StatusCode;
+    use axum::response::sse::{Event, KeepAlive, Sse};
     use axum::response::Response;
+    use futures::StreamExt;
+    use tokio_stream::wrappers::BroadcastStream;
     use axum::routing::{get, post};
     use axum::serve::ListenerExt;
     use axum::Router;
@@ -472,6 +536,7 @@ mod baseline {
                 .route("/track", post(|| async { StatusCode::NO_CONTENT }))
                 .route("/publish", post(publish))
                 .route("/ws", get(ws))
+                .route("/sse", get(sse))
                 .with_state(tx);
             // TCP_NODELAY, as Pulse sets it: the comparison is about the server, not Nagle
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind").tap_io(|tcp| {
@@ -484,6 +549,14 @@ mod baseline {
     async fn publish(State(tx): State<broadcast::Sender<String>>, body: String) -> StatusCode {
         let _ = tx.send(body);
         StatusCode::NO_CONTENT
+    }
+
+    async fn sse(
+        State(tx): State<broadcast::Sender<String>>,
+    ) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+        let stream = BroadcastStream::new(tx.subscribe())
+            .filter_map(|m| async move { m.ok().map(|data| Ok(Event::default().data(data))) });
+        Sse::new(stream).keep_alive(KeepAlive::default())
     }
 
     async fn ws(State(tx): State<broadcast::Sender<String>>, up: WebSocketUpgrade) -> Response {

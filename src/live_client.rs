@@ -1,7 +1,9 @@
 //! The ONE browser transport for live data: WebSocket first, SSE after repeated WebSocket
 //! failures (or forced with `?transport=sse`), full-jitter exponential backoff, and resume by
 //! cursor so nothing is missed across reconnects. It reports through `LiveStatus` signals and
-//! hands every decoded `LiveMessage` to the page.
+//! hands every decoded `LiveMessage` to the page. When the server says the login is no longer
+//! valid (`error` `unauthorized`, or a `401` on the stream URL after a failed attempt) it stops
+//! retrying and reports `LinkState::Unauthorized`, so the page can send the user to log in.
 //!
 //! The types and the backoff math compile everywhere; the connection loop only in the browser.
 
@@ -23,6 +25,8 @@ pub enum LinkState {
     /// Retrying at this time (ms since epoch, browser clock).
     Reconnecting { retry_at: f64 },
     Offline { retry_at: f64 },
+    /// The login expired or was revoked: no more retries.
+    Unauthorized,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +50,9 @@ pub struct LiveStatus {
     pub link: RwSignal<LinkState>,
     pub transport: RwSignal<TransportKind>,
     pub messages: RwSignal<u64>,
+    /// `gap` messages received: resumes the server could not replay (0 when every reconnect
+    /// resumed exactly).
+    pub gaps: RwSignal<u64>,
     /// When the current connection went live (ms since epoch).
     pub live_since: RwSignal<Option<f64>>,
 }
@@ -56,6 +63,7 @@ impl LiveStatus {
             link: RwSignal::new(LinkState::Connecting),
             transport: RwSignal::new(if force_sse { TransportKind::Sse } else { TransportKind::WebSocket }),
             messages: RwSignal::new(0),
+            gaps: RwSignal::new(0),
             live_since: RwSignal::new(None),
         }
     }
@@ -104,7 +112,7 @@ impl ConnectionHandle {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::rc::Rc;
     use std::time::Duration;
 
@@ -117,7 +125,7 @@ mod browser {
     use wasm_bindgen::JsCast;
 
     use super::*;
-    use crate::model::{ClientCommand, LiveMessage};
+    use crate::model::{ClientCommand, ErrorCode, LiveMessage};
 
     fn now() -> f64 {
         js_sys::Date::now()
@@ -144,6 +152,8 @@ mod browser {
     struct Link {
         website_id: String,
         cursor: RefCell<Option<String>>,
+        /// The server said `unauthorized`.
+        unauthorized: Cell<bool>,
         status: LiveStatus,
         on_message: Box<dyn Fn(LiveMessage)>,
     }
@@ -162,6 +172,11 @@ mod browser {
                 && let Some(c) = msg.cursor()
             {
                 *self.cursor.borrow_mut() = Some(c.to_string());
+            }
+            match &msg {
+                LiveMessage::Error { code: ErrorCode::Unauthorized, .. } => self.unauthorized.set(true),
+                LiveMessage::Gap { .. } => self.status.gaps.update(|n| *n += 1),
+                _ => {}
             }
             let proves_live = matches!(
                 msg,
@@ -185,7 +200,13 @@ mod browser {
         on_message: impl Fn(LiveMessage) + 'static,
     ) -> ConnectionHandle {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let link = Rc::new(Link { website_id, cursor: RefCell::new(cursor), status, on_message: Box::new(on_message) });
+        let link = Rc::new(Link {
+            website_id,
+            cursor: RefCell::new(cursor),
+            unauthorized: Cell::new(false),
+            status,
+            on_message: Box::new(on_message),
+        });
         leptos::task::spawn_local(async move {
             let mut stop = stop_rx.fuse();
             let mut attempt: u32 = 0;
@@ -199,6 +220,12 @@ mod browser {
                     Either::Right(_) => return, // page left: the session future is dropped, closing it
                 };
                 link.status.live_since.set(None);
+                // an attempt that never went live may have been refused for the login (SSE
+                // cannot see the status code): ask the same URL for JSON to find out
+                if link.unauthorized.get() || (!went_live && login_refused(&link.website_id).await) {
+                    link.status.link.set(LinkState::Unauthorized);
+                    return;
+                }
                 if went_live {
                     attempt = 0;
                     if !sse {
@@ -223,6 +250,15 @@ mod browser {
             }
         });
         ConnectionHandle { _stop: Some(stop_tx) }
+    }
+
+    /// Whether the live endpoint now answers `401` for this website (login expired or revoked).
+    async fn login_refused(website_id: &str) -> bool {
+        let url = format!("/api/live/sse?website_id={website_id}");
+        match gloo_net::http::Request::get(&url).header("Accept", "application/json").send().await {
+            Ok(resp) => resp.status() == 401,
+            Err(_) => false, // offline: keep retrying
+        }
     }
 
     /// One WebSocket session; returns whether it went live before it ended.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pulse::model::{Device, Event, LiveMessage};
 use pulse::server::config::LiveConfig;
 use pulse::server::hub::{ConnSignal, Hub, Start, Subscriber};
-use pulse::server::store::SqliteStore;
+use pulse::server::store::{EncodedEvent, SqliteStore};
 use tokio::sync::mpsc;
 
 fn ev(i: u64) -> Event {
@@ -30,6 +30,10 @@ fn ev(i: u64) -> Event {
     }
 }
 
+fn enc(e: Event) -> EncodedEvent {
+    EncodedEvent::new(e).unwrap()
+}
+
 fn seqs(rx: &mut mpsc::Receiver<Arc<pulse::server::hub::Frame>>) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     while let Ok(f) = rx.try_recv() {
@@ -47,11 +51,11 @@ async fn a_slow_subscriber_is_held_then_resynced_never_given_a_hole() {
     let start = hub.subscribe("w", Subscriber { id: 1, tx, signal: signal.clone() }, None).await.unwrap();
     assert!(matches!(start, Start::Snapshot { gap: false, cursor: 0, .. }));
 
-    hub.publish((1..=5).map(|i| (i, ev(i))).collect());
+    hub.publish((1..=5).map(|i| (i, enc(ev(i)))).collect());
     // the queue took three frames, then the subscription was held and the connection told
     assert_eq!(signal.lagged.lock().unwrap().as_slice(), ["w".to_string()]);
     assert_eq!(seqs(&mut rx), vec![("event".into(), 1), ("event".into(), 2), ("event".into(), 3)]);
-    hub.publish(vec![(6, ev(6))]);
+    hub.publish(vec![(6, enc(ev(6)))]);
     assert!(seqs(&mut rx).is_empty(), "nothing after a hole may be delivered");
 
     let (snapshot, cursor) = hub.resync("w", 1).unwrap();
@@ -64,7 +68,7 @@ async fn a_slow_subscriber_is_held_then_resynced_never_given_a_hole() {
         }
         other => panic!("{other:?}"),
     }
-    hub.publish(vec![(7, ev(7))]);
+    hub.publish(vec![(7, enc(ev(7)))]);
     let after = seqs(&mut rx);
     assert_eq!(after.first(), Some(&("event".to_string(), 7)), "live again after the resync: {after:?}");
 }
@@ -73,7 +77,7 @@ async fn a_slow_subscriber_is_held_then_resynced_never_given_a_hole() {
 async fn a_resume_cursor_inside_the_ring_replays_and_one_outside_gets_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
-    hub.publish((1..=4).map(|i| (i, ev(i))).collect());
+    hub.publish((1..=4).map(|i| (i, enc(ev(i)))).collect());
     let sub = |id| Subscriber { id, tx: mpsc::channel(16).0, signal: Arc::new(ConnSignal::default()) };
     match hub.subscribe("w", sub(1), Some(pulse::model::Cursor(2))).await.unwrap() {
         Start::Replay { frames, cursor, .. } => {
@@ -97,7 +101,7 @@ async fn stats_ride_behind_events_while_they_flow_and_the_tick_sends_them_after_
     let (tx, mut rx) = mpsc::channel(64);
     hub.subscribe("w", Subscriber { id: 1, tx, signal: Arc::new(ConnSignal::default()) }, None).await.unwrap();
 
-    hub.publish(vec![(1, ev(1))]);
+    hub.publish(vec![(1, enc(ev(1)))]);
     assert_eq!(seqs(&mut rx), vec![("event".into(), 1), ("stats".into(), 1)], "first stats follow the event");
 
     // a second event within the 250 ms spacing, then a tick right away: the stats are held
@@ -105,7 +109,7 @@ async fn stats_ride_behind_events_while_they_flow_and_the_tick_sends_them_after_
     let mut next = 2;
     loop {
         let published = std::time::Instant::now();
-        hub.publish(vec![(next, ev(next))]);
+        hub.publish(vec![(next, enc(ev(next)))]);
         hub.tick();
         let frames = seqs(&mut rx);
         if published.elapsed() < std::time::Duration::from_millis(200) {
@@ -127,4 +131,45 @@ async fn stats_ride_behind_events_while_they_flow_and_the_tick_sends_them_after_
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(frames, vec![("stats".into(), next)]);
+}
+
+/// A website's state loaded from the store while a batch of it is being committed: the store
+/// already holds the batch when the publisher gets to it. It must not be applied twice.
+#[tokio::test]
+async fn a_batch_committed_while_the_topic_was_loading_is_applied_once() {
+    use pulse::server::store::EventStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let hub = Hub::new(LiveConfig::default(), store.clone());
+    // the writer committed three events; the publisher has not published them yet
+    let batch: Vec<EncodedEvent> = (1..=3).map(|i| EncodedEvent::new(ev(i)).unwrap()).collect();
+    let seqs_stored: Vec<u64> = store
+        .append(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| match a {
+            pulse::server::store::Appended::Stored(s) => s,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // a subscriber arrives now and warms the topic from the store
+    let (tx, mut rx) = mpsc::channel(64);
+    let start = hub.subscribe("w", Subscriber { id: 1, tx, signal: Arc::new(ConnSignal::default()) }, None).await.unwrap();
+    let Start::Snapshot { cursor, .. } = start else { panic!("expected a snapshot") };
+    assert_eq!(cursor, 3);
+    // then the publisher publishes the batch
+    hub.publish(seqs_stored.iter().copied().zip(batch).collect());
+    let frames = seqs(&mut rx);
+    assert!(frames.iter().all(|(kind, _)| kind != "event"), "events sent twice: {frames:?}");
+    match hub.snapshot("w").await.unwrap() {
+        LiveMessage::Snapshot { recent, stats, .. } => {
+            assert_eq!(recent.len(), 3, "no duplicate feed rows");
+            assert_eq!((stats.current_visitors, stats.pageviews_last_30m), (3, 3), "no doubled counts");
+        }
+        other => panic!("{other:?}"),
+    }
+    // and the next event goes out once, in order
+    hub.publish(vec![(4, enc(ev(4)))]);
+    assert_eq!(seqs(&mut rx).first(), Some(&("event".to_string(), 4)));
 }

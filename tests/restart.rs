@@ -21,12 +21,7 @@ async fn restart_shows_the_same_stats_and_resumes_old_cursors() {
     ctx.track("/c", "v3").await;
     drop(ws);
 
-    let Ctx { server, dir, http, site, .. } = ctx;
-    server.stop().await.unwrap();
-    let server = start_with(config(dir.path())).await;
-    let base = format!("http://{}", server.addr);
-    let token = login(&http, &base).await;
-    let ctx = Ctx { server, base, token, site, dir, http };
+    let ctx = ctx.restart().await;
 
     let mut ws = ctx.ws().await;
     ws.subscribe(&ctx.site, Some(&cursor)).await;

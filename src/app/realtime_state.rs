@@ -1,5 +1,7 @@
 //! What the Realtime page shows, as reactive signals, and how each `LiveMessage` changes it.
-//! `Feed` is the pure part (no signals), so it is unit-tested natively.
+//! The numbers (`stats`) and the feed rows are separate signals: a `stats` message re-renders
+//! the counters and the chart, never the feed, and an event re-renders the feed only. The row
+//! logic is pure (no signals), so it is unit-tested natively.
 
 use leptos::prelude::*;
 
@@ -18,40 +20,27 @@ pub struct FeedRow {
     pub fresh: bool,
 }
 
-/// The feed and the numbers; changes only through `apply`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Feed {
-    pub stats: Stats,
-    pub rows: Vec<FeedRow>,
+/// The feed rows of a snapshot, newest first, none of them flashing.
+pub fn rows_of_snapshot(recent: Vec<Event>) -> Vec<FeedRow> {
+    recent.into_iter().take(FEED_ROWS).map(|event| FeedRow { event, fresh: false }).collect()
 }
 
-impl Feed {
-    /// Applies one message for this website. Returns a notice to show, if any.
-    pub fn apply(&mut self, msg: LiveMessage) -> Option<String> {
-        match msg {
-            LiveMessage::Snapshot { stats, recent, .. } => {
-                self.stats = stats;
-                self.rows = recent.into_iter().take(FEED_ROWS).map(|event| FeedRow { event, fresh: false }).collect();
-            }
-            LiveMessage::Event { event, .. } => {
-                if !self.rows.iter().any(|r| r.event.id == event.id) {
-                    self.rows.insert(0, FeedRow { event, fresh: true });
-                    self.rows.truncate(FEED_ROWS);
-                }
-            }
-            LiveMessage::Stats { stats, .. } => self.stats = stats,
-            LiveMessage::Notice { message, .. } => return Some(message),
-            LiveMessage::Error { message, .. } => return Some(message),
-            LiveMessage::Gap { .. } | LiveMessage::Heartbeat { .. } | LiveMessage::Pong => {}
-        }
-        None
+/// Puts a live event on top (once, however often it arrives); returns whether the rows changed.
+pub fn add_live_event(rows: &mut Vec<FeedRow>, event: Event) -> bool {
+    if rows.iter().any(|r| r.event.id == event.id) {
+        return false;
     }
+    rows.insert(0, FeedRow { event, fresh: true });
+    rows.truncate(FEED_ROWS);
+    true
 }
 
-/// The page's reactive state.
+/// The page's reactive state. It lives as long as the website page, so switching between the
+/// Realtime and Analytics tabs keeps it (and the connection and its cursor).
 #[derive(Clone, Copy)]
 pub struct Realtime {
-    pub feed: RwSignal<Feed>,
+    pub stats: RwSignal<Stats>,
+    pub rows: RwSignal<Vec<FeedRow>>,
     pub toasts: RwSignal<Vec<(u64, String)>>,
     /// Toast ids never repeat, so a dismissal timer can't remove a newer toast.
     toast_seq: StoredValue<u64>,
@@ -59,27 +48,53 @@ pub struct Realtime {
 
 impl Realtime {
     pub fn new(snapshot: LiveMessage) -> Self {
-        let mut feed = Feed::default();
-        feed.apply(snapshot);
-        Self { feed: RwSignal::new(feed), toasts: RwSignal::new(Vec::new()), toast_seq: StoredValue::new(0) }
+        let rt = Self {
+            stats: RwSignal::new(Stats::default()),
+            rows: RwSignal::new(Vec::new()),
+            toasts: RwSignal::new(Vec::new()),
+            toast_seq: StoredValue::new(0),
+        };
+        rt.apply(snapshot);
+        rt
     }
 
+    fn set_stats(&self, stats: Stats) {
+        // unchanged numbers re-render nothing
+        self.stats.maybe_update(|s| {
+            let changed = *s != stats;
+            if changed {
+                *s = stats;
+            }
+            changed
+        });
+    }
+
+    /// Applies one message for this website.
     pub fn apply(&self, msg: LiveMessage) {
-        let mut notice = None;
-        self.feed.update(|f| notice = f.apply(msg));
-        if let Some(text) = notice {
-            self.toast_seq.update_value(|n| *n += 1);
-            let id = self.toast_seq.get_value();
-            self.toasts.update(|t| {
-                t.push((id, text));
-                // never more than a few on screen
-                if t.len() > 3 {
-                    t.remove(0);
-                }
-            });
-            let toasts = self.toasts;
-            set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST_TTL);
+        match msg {
+            LiveMessage::Snapshot { stats, recent, .. } => {
+                self.set_stats(stats);
+                self.rows.set(rows_of_snapshot(recent));
+            }
+            LiveMessage::Event { event, .. } => self.rows.maybe_update(|rows| add_live_event(rows, event)),
+            LiveMessage::Stats { stats, .. } => self.set_stats(stats),
+            LiveMessage::Notice { message, .. } | LiveMessage::Error { message, .. } => self.toast(message),
+            LiveMessage::Gap { .. } | LiveMessage::Heartbeat { .. } | LiveMessage::Pong => {}
         }
+    }
+
+    fn toast(&self, text: String) {
+        self.toast_seq.update_value(|n| *n += 1);
+        let id = self.toast_seq.get_value();
+        self.toasts.update(|t| {
+            t.push((id, text));
+            // never more than a few on screen
+            if t.len() > 3 {
+                t.remove(0);
+            }
+        });
+        let toasts = self.toasts;
+        set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST_TTL);
     }
 }
 
@@ -93,30 +108,25 @@ mod tests {
 
     #[test]
     fn live_events_go_on_top_once_and_flash() {
-        let mut f = Feed::default();
-        f.apply(LiveMessage::Snapshot { website_id: "w".into(), cursor: "1".into(), stats: Stats::default(), recent: vec![ev("/old")] });
-        assert!(!f.rows[0].fresh);
+        let mut rows = rows_of_snapshot(vec![ev("/old")]);
+        assert!(!rows[0].fresh);
         let e = ev("/new");
-        f.apply(LiveMessage::Event { website_id: "w".into(), cursor: "2".into(), event: e.clone() });
-        f.apply(LiveMessage::Event { website_id: "w".into(), cursor: "2".into(), event: e });
-        assert_eq!(f.rows.len(), 2);
-        assert_eq!(f.rows[0].event.pathname, "/new");
-        assert!(f.rows[0].fresh);
+        assert!(add_live_event(&mut rows, e.clone()));
+        assert!(!add_live_event(&mut rows, e), "the same event twice is one row");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].event.pathname, "/new");
+        assert!(rows[0].fresh);
     }
 
     #[test]
     fn feed_is_bounded() {
-        let mut f = Feed::default();
+        let mut rows = Vec::new();
         for i in 0..(FEED_ROWS + 5) {
-            f.apply(LiveMessage::Event { website_id: "w".into(), cursor: i.to_string(), event: ev(&format!("/{i}")) });
+            add_live_event(&mut rows, ev(&format!("/{i}")));
         }
-        assert_eq!(f.rows.len(), FEED_ROWS);
-        assert_eq!(f.rows[0].event.pathname, format!("/{}", FEED_ROWS + 4));
-    }
-
-    #[test]
-    fn notices_surface_as_toasts() {
-        let mut f = Feed::default();
-        assert_eq!(f.apply(LiveMessage::Notice { website_id: None, message: "hi".into() }).as_deref(), Some("hi"));
+        assert_eq!(rows.len(), FEED_ROWS);
+        assert_eq!(rows[0].event.pathname, format!("/{}", FEED_ROWS + 4));
+        let snapshot: Vec<Event> = (0..(FEED_ROWS + 5)).map(|i| ev(&format!("/{i}"))).collect();
+        assert_eq!(rows_of_snapshot(snapshot).len(), FEED_ROWS);
     }
 }

@@ -64,6 +64,15 @@ impl StreamCursor {
     }
 }
 
+impl StreamCursor {
+    /// Always the `site:seq,…` form, even for one website: what a multi-website stream sends,
+    /// so a website missing from the list is resumed with a snapshot, not with another's seq.
+    pub fn to_list_string(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|(site, c)| format!("{site}:{c}")).collect();
+        parts.join(",")
+    }
+}
+
 impl fmt::Display for StreamCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.len() == 1
@@ -71,15 +80,7 @@ impl fmt::Display for StreamCursor {
         {
             return write!(f, "{c}");
         }
-        let mut first = true;
-        for (site, c) in &self.0 {
-            if !first {
-                f.write_str(",")?;
-            }
-            first = false;
-            write!(f, "{site}:{c}")?;
-        }
-        Ok(())
+        f.write_str(&self.to_list_string())
     }
 }
 
@@ -113,6 +114,12 @@ mod tests {
         assert_eq!(s, "a:3,b:9");
         let back = StreamCursor::parse(&s, &[]).unwrap();
         assert_eq!(back, c);
+        let mut one = StreamCursor::default();
+        one.set("a", Cursor(3));
+        assert_eq!(one.to_list_string(), "a:3");
+        let sites = vec!["a".to_string(), "b".to_string()];
+        let parsed = StreamCursor::parse("a:3", &sites).unwrap();
+        assert_eq!((parsed.get("a"), parsed.get("b")), (Some(Cursor(3)), None), "b resumes with a snapshot");
         assert!(StreamCursor::parse("a:x", &[]).is_err());
         assert!(StreamCursor::parse(":3", &[]).is_err());
     }

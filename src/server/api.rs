@@ -15,16 +15,20 @@ use crate::server::state::AppState;
 
 const MAX_NOTICE: usize = 500;
 
+/// `200 {"status":"ok"}` when both paths work: the store answers reads and the write path
+/// (writer, publisher, the last batch) is running. Else `503` naming what is wrong.
 pub async fn health(State(state): State<AppState>) -> Response {
+    let unavailable = |error: &str, message: String| {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(crate::model::ApiError { error: error.into(), message })).into_response()
+    };
+    if let Err(reason) = state.write_path.check() {
+        return unavailable("write_path_unavailable", reason);
+    }
     match state.events.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: store does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(crate::model::ApiError { error: "store_unavailable".into(), message: "the store does not answer".into() }),
-            )
-                .into_response()
+            unavailable("store_unavailable", "the store does not answer reads".into())
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum AppError {
     QueueFull,
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The store refused a write; nothing was acknowledged. Details are logged.
+    #[error("events cannot be stored right now; retry shortly")]
+    StoreUnavailable,
     #[error("email or password is wrong")]
     InvalidCredentials,
     #[error("{0}")]
@@ -52,7 +55,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } | AppError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::QueueFull | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::QueueFull | AppError::ShuttingDown | AppError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::InvalidCredentials | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -73,6 +76,7 @@ impl AppError {
             AppError::TooManyConnections(_) => "too_many_connections",
             AppError::QueueFull => "queue_full",
             AppError::ShuttingDown => "shutting_down",
+            AppError::StoreUnavailable => "store_unavailable",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
@@ -95,12 +99,14 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, AppError::QueueFull | AppError::ShuttingDown) {
+        if status.is_server_error()
+            && !matches!(self, AppError::QueueFull | AppError::ShuttingDown | AppError::StoreUnavailable)
+        {
             tracing::error!(error = %self, "request failed");
         }
         let retry_after = match &self {
             AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            AppError::QueueFull | AppError::ShuttingDown => Some(1),
+            AppError::QueueFull | AppError::ShuttingDown | AppError::StoreUnavailable => Some(1),
             AppError::TooManyConnections(_) => Some(5),
             _ => None,
         };

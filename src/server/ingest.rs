@@ -198,15 +198,21 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     })?;
     match done.await {
         Ok(Ok(Appended::Stored(_) | Appended::Duplicate)) => Ok(TrackAccepted { id: Some(id), dropped: None }),
-        Ok(Err(e)) => Err(AppError::Internal(e)),
+        // the writer logged the cause and `/health` reports it
+        Ok(Err(_)) => Err(AppError::StoreUnavailable),
         Err(_) => Err(AppError::ShuttingDown),
     }
 }
 
-/// A time-ordered (v7) id, so the idempotency index grows at its end instead of touching a
-/// random page per event. Random bits from the thread-local generator, not a syscall per event.
+/// Server-made event ids: time-ordered (v7) so the idempotency index grows at its end, and
+/// monotonic across threads within a millisecond (uuid's `ContextV7` counter, shared behind a
+/// mutex held for a few nanoseconds).
+static EVENT_IDS: std::sync::Mutex<uuid::ContextV7> = std::sync::Mutex::new(uuid::ContextV7::new());
+
 fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
-    uuid::Builder::from_unix_timestamp_millis(at.timestamp_millis().max(0) as u64, &rand::random()).into_uuid()
+    let ctx = EVENT_IDS.lock().unwrap_or_else(|p| p.into_inner());
+    let (secs, nanos) = (at.timestamp().max(0) as u64, at.timestamp_subsec_nanos());
+    Uuid::new_v7(uuid::Timestamp::from_unix(&*ctx, secs, nanos))
 }
 
 async fn enrich_event(
@@ -260,6 +266,26 @@ mod tests {
         assert!(later > a && later > b);
         let (secs, nanos) = a.get_timestamp().unwrap().to_unix();
         assert_eq!(secs as i64 * 1000 + nanos as i64 / 1_000_000, t.timestamp_millis());
+    }
+
+    #[test]
+    fn server_event_ids_are_monotonic_within_a_millisecond_across_threads() {
+        let t = Utc::now();
+        let per_thread: Vec<Vec<Uuid>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| (0..500).map(|_| event_id(t)).collect::<Vec<_>>())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for ids in &per_thread {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids from one thread increase");
+        }
+        let mut all: Vec<Uuid> = per_thread.into_iter().flatten().collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "no id repeats");
+        // and an id made later never sorts before one made earlier, even in the same millisecond
+        let (a, b) = (event_id(t), event_id(t));
+        assert!(b > a);
     }
 
     fn err(body: &str) -> String {

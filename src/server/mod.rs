@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod enrich;
 pub mod error;
+pub mod health;
 pub mod hub;
 pub mod ingest;
 pub mod live;
@@ -106,6 +107,9 @@ pub fn app(state: AppState) -> Router {
 const LOGIN_PER_MINUTE: u32 = 10;
 const LOGIN_BURST: u32 = 10;
 
+/// How long sent data may stay unacknowledged before the kernel fails the connection.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often idle per-IP rate-limiter entries are dropped.
 const LIMITER_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -142,12 +146,21 @@ impl Server {
     /// Opens the store in `cfg.data_dir`, rebuilds the live state from it and serves on
     /// `listener`.
     pub async fn start(cfg: Config, leptos: LeptosOptions, listener: TcpListener) -> anyhow::Result<Self> {
-        let addr = listener.local_addr()?;
         let store = Arc::new(
             SqliteStore::open(&cfg.data_dir).with_context(|| format!("opening store in {}", cfg.data_dir.display()))?,
         );
-        let events: Arc<dyn EventStore> = store.clone();
-        let accounts: Arc<dyn AccountStore> = store;
+        Self::start_with_stores(cfg, leptos, listener, store.clone(), store).await
+    }
+
+    /// `start` on stores the caller opened (tests wrap one to inject failures).
+    pub async fn start_with_stores(
+        cfg: Config,
+        leptos: LeptosOptions,
+        listener: TcpListener,
+        events: Arc<dyn EventStore>,
+        accounts: Arc<dyn AccountStore>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
         let metrics = Metrics::new();
         let shutdown = Shutdown::new();
         let hub = Hub::new(cfg.live.clone(), events.clone());
@@ -156,13 +169,15 @@ impl Server {
         tracing::info!(websites = sites, ms = started.elapsed().as_millis() as u64, "live state rebuilt");
 
         let (ingest, rx) = writer::queue(&cfg.ingest);
+        let write_path = Arc::new(health::WritePath::default());
         let writer = writer::spawn(
             cfg.ingest.clone(),
             events.clone(),
             hub.clone(),
             metrics.clone(),
+            write_path.clone(),
             rx,
-            shutdown.subscribe(),
+            shutdown.clone(),
         )
         .context("starting the ingest writer")?;
         let state = AppState::new(state::Shared {
@@ -183,6 +198,7 @@ impl Server {
             )),
             metrics,
             accounts,
+            write_path,
             shutdown: shutdown.clone(),
             cfg: Arc::new(cfg),
         });
@@ -223,6 +239,12 @@ impl Server {
                     if let Err(e) = tcp.set_nodelay(true) {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
+                    // data unacknowledged this long fails the connection: a vanished peer
+                    // (no FIN, no RST) releases its live stream and slot in bounded time
+                    #[cfg(target_os = "linux")]
+                    if let Err(e) = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(TCP_USER_TIMEOUT)) {
+                        tracing::debug!(error = %e, "cannot set TCP_USER_TIMEOUT");
+                    }
                 });
                 axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move { shutdown.wait().await })
@@ -246,7 +268,10 @@ impl Server {
             task.await.context("background task")?;
         }
         http.context("http server")?;
-        Ok(())
+        match self.shutdown.failure() {
+            Some(reason) => Err(anyhow::anyhow!("stopped because {reason}")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,11 +1,16 @@
-//! Graceful shutdown: one `watch` flag flipped by SIGINT/SIGTERM (or a test). The HTTP server
-//! stops accepting, live connections close with "going away", and the writer flushes.
+//! Graceful shutdown: one `watch` flag flipped by SIGINT/SIGTERM, by a test, or by a failed
+//! essential task (`fail`, which also records why, so the process exits non-zero). The HTTP
+//! server stops accepting, live connections close with "going away", and the writer flushes.
+
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct Shutdown {
     tx: watch::Sender<bool>,
+    /// Set when an essential task failed: the server stops and `pulse serve` exits non-zero.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for Shutdown {
@@ -16,11 +21,24 @@ impl Default for Shutdown {
 
 impl Shutdown {
     pub fn new() -> Self {
-        Self { tx: watch::channel(false).0 }
+        Self { tx: watch::channel(false).0, failure: Arc::new(Mutex::new(None)) }
     }
 
     pub fn trigger(&self) {
         self.tx.send_replace(true);
+    }
+
+    /// Stops the server because an essential task failed; the first reason is kept.
+    pub fn fail(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::error!(%reason, "essential task failed; stopping so a supervisor restarts Pulse");
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        self.trigger();
+    }
+
+    /// Why the server stopped, if it was a failure.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<bool> {

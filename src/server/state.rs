@@ -10,6 +10,7 @@ use leptos::config::LeptosOptions;
 use crate::server::auth::AuthKeys;
 use crate::server::config::Config;
 use crate::server::enrich::Enricher;
+use crate::server::health::WritePath;
 use crate::server::hub::Hub;
 use crate::server::ingest::SiteCache;
 use crate::server::rate_limit::IpLimiter;
@@ -53,6 +54,8 @@ pub struct Shared {
     pub auth: Arc<AuthKeys>,
     pub metrics: Metrics,
     pub connections: Arc<Connections>,
+    /// The writer's health, for `/health`.
+    pub write_path: Arc<WritePath>,
     pub shutdown: Shutdown,
 }
 

@@ -5,7 +5,8 @@
 //! and acknowledges every request, so the next commit never waits for the fan-out.
 //! The writer runs on a thread of its own (the store may block it); the publisher on the
 //! server's runtime. A full queue is refused at the door (`503 queue_full`); nothing is
-//! buffered beyond it.
+//! buffered beyond it. If the writer or publisher stops on its own, the server stops as failed
+//! (exit non-zero) rather than answering `503` forever behind a green `/health`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +15,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::server::config::IngestConfig;
+use crate::server::health::WritePath;
 use crate::server::hub::Hub;
 use crate::server::metrics::Metrics;
+use crate::server::shutdown::Shutdown;
 use crate::server::store::{Appended, EncodedEvent, EventStore};
 
 /// Outcome sent back to the waiting request: stored (or already stored), or the store failed.
@@ -48,74 +51,112 @@ struct Committed {
     outcome: Result<Vec<Appended>, String>,
 }
 
+/// Starts the writer (its own thread) and the publisher (a task). The returned task ends when
+/// both have stopped. If either stops on its own — a panic, the publisher gone — the write path
+/// is marked stopped for `/health` and the server is shut down as failed, so `pulse serve`
+/// exits non-zero and its supervisor restarts it (see README, "Supervision").
 pub fn spawn(
     cfg: IngestConfig,
     store: Arc<dyn EventStore>,
     hub: Hub,
     metrics: Metrics,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    mut shutdown: watch::Receiver<bool>,
+    health: Arc<WritePath>,
+    rx: mpsc::Receiver<WriteRequest>,
+    shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
     let (committed_tx, committed_rx) = mpsc::channel::<Committed>(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
-    let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
-    let writer = async move {
-        let max = cfg.batch_max.max(1);
-        let linger = Duration::from_millis(cfg.batch_linger_ms);
-        let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
-        let mut closing = false;
-        loop {
-            let n = if closing {
-                rx.recv_many(&mut buf, max).await
-            } else {
-                tokio::select! {
-                    n = rx.recv_many(&mut buf, max) => n,
-                    _ = shutdown.wait_for(|s| *s) => {
-                        // stop taking new events; what is queued is still written below
-                        rx.close();
-                        closing = true;
-                        continue;
-                    }
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            if buf.len() < max && !linger.is_zero() && !closing {
-                tokio::time::sleep(linger).await;
-                while buf.len() < max {
-                    match rx.try_recv() {
-                        Ok(r) => buf.push(r),
-                        Err(_) => break,
-                    }
-                }
-            }
-            // draining keeps `buf`'s capacity for the next batch
-            let committed = commit(&store, &metrics, buf.drain(..)).await;
-            if committed_tx.send(committed).await.is_err() {
-                tracing::error!("publisher stopped; the writer stops too");
-                break;
-            }
-        }
-        drop(committed_tx);
-        let _ = publisher.await;
-        tracing::info!("writer flushed and stopped");
-    };
+    let (stopped_tx, stopped_rx) = oneshot::channel::<Option<String>>();
+    let writer = write_loop(cfg, store, metrics, health.clone(), rx, shutdown.subscribe(), committed_tx, publisher);
     // Its own thread and runtime: the next commit starts as soon as the last one is done,
     // without waiting for a turn on workers busy with requests.
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     std::thread::Builder::new().name("pulse-writer".into()).spawn(move || {
-        rt.block_on(writer);
-        let _ = stopped_tx.send(());
+        let failure = rt.block_on(writer);
+        let _ = stopped_tx.send(failure);
     })?;
     Ok(tokio::spawn(async move {
-        let _ = stopped_rx.await;
+        let failure = match stopped_rx.await {
+            Ok(failure) => failure,
+            // the thread ended without reporting: it panicked
+            Err(_) => Some("the writer thread panicked".to_string()),
+        };
+        if let Some(reason) = failure {
+            health.stopped(reason.clone());
+            shutdown.fail(reason);
+        }
     }))
+}
+
+/// Drains the queue into group commits until shutdown (then flushes what is queued). Returns
+/// why it stopped early, if it did.
+#[allow(clippy::too_many_arguments)]
+async fn write_loop(
+    cfg: IngestConfig,
+    store: Arc<dyn EventStore>,
+    metrics: Metrics,
+    health: Arc<WritePath>,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    mut shutdown: watch::Receiver<bool>,
+    committed_tx: mpsc::Sender<Committed>,
+    publisher: JoinHandle<()>,
+) -> Option<String> {
+    let max = cfg.batch_max.max(1);
+    let linger = Duration::from_millis(cfg.batch_linger_ms);
+    let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
+    let mut closing = false;
+    let mut failure = None;
+    loop {
+        let n = if closing {
+            rx.recv_many(&mut buf, max).await
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut buf, max) => n,
+                _ = shutdown.wait_for(|s| *s) => {
+                    // stop taking new events; what is queued is still written below
+                    rx.close();
+                    closing = true;
+                    continue;
+                }
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        if buf.len() < max && !linger.is_zero() && !closing {
+            tokio::time::sleep(linger).await;
+            while buf.len() < max {
+                match rx.try_recv() {
+                    Ok(r) => buf.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        // draining keeps `buf`'s capacity for the next batch
+        let committed = commit(&store, &metrics, &health, buf.drain(..)).await;
+        if committed_tx.send(committed).await.is_err() {
+            failure = Some("the publisher stopped".to_string());
+            break;
+        }
+    }
+    // refuse whatever is still queued (their requests answer 503): nothing is acknowledged
+    // that was not stored
+    rx.close();
+    drop(committed_tx);
+    if let Err(e) = publisher.await {
+        failure = Some(format!("the publisher failed: {e}"));
+    }
+    match &failure {
+        None => tracing::info!("writer flushed and stopped"),
+        Some(reason) => tracing::error!(%reason, "writer stopped"),
+    }
+    failure
 }
 
 async fn commit(
     store: &Arc<dyn EventStore>,
     metrics: &Metrics,
+    health: &WritePath,
     batch: impl ExactSizeIterator<Item = WriteRequest>,
 ) -> Committed {
     metrics.batch_size(batch.len());
@@ -123,9 +164,24 @@ async fn commit(
         batch.map(|r| (r.event, Waiter { received: r.received, ack: r.ack })).unzip();
     let outcome = store.append(&events).await.map_err(|e| {
         tracing::error!(error = %e, events = events.len(), "batch not stored");
+        health.batch_failed(e.to_string());
         e.to_string()
     });
+    if outcome.is_ok() {
+        health.batch_stored();
+    }
     Committed { events, waiters, outcome }
+}
+
+/// The websites of a batch, each once, in order of first appearance (batches are small).
+fn unique_websites(batch: &[(crate::server::store::Seq, EncodedEvent)]) -> Vec<&str> {
+    let mut sites: Vec<&str> = Vec::new();
+    for (_, e) in batch {
+        if !sites.contains(&e.event.website_id.as_str()) {
+            sites.push(&e.event.website_id);
+        }
+    }
+    sites
 }
 
 async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) {
@@ -136,10 +192,12 @@ async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committ
                 let mut acks = Vec::with_capacity(events.len());
                 for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
                     if let Appended::Stored(seq) = o {
-                        stored.push((seq, e.event));
+                        stored.push((seq, e));
                     }
                     acks.push((w.ack, w.received, o));
                 }
+                // a website's first event after idle: build its topic from the store first
+                hub.prepare(unique_websites(&stored)).await;
                 hub.publish(stored);
                 for (ack, received, o) in acks {
                     metrics.ingest(match o {

@@ -78,6 +78,16 @@ pub async fn setup() -> Ctx {
 }
 
 impl Ctx {
+    /// Stops the server cleanly and starts a new one on the same data directory, logged in.
+    pub async fn restart(self) -> Ctx {
+        let Ctx { server, dir, http, site, .. } = self;
+        server.stop().await.unwrap();
+        let server = start_with(config(dir.path())).await;
+        let base = format!("http://{}", server.addr);
+        let token = login(&http, &base).await;
+        Ctx { server, base, token, site, dir, http }
+    }
+
     /// Posts a tracking body; returns status and JSON answer.
     pub async fn track_raw(&self, body: Value) -> (u16, Value) {
         let r = self
@@ -220,5 +230,35 @@ impl Sse {
                 return e;
             }
         }
+    }
+}
+
+/// A pageview as the server would store it, for tests that write to the store directly.
+pub fn event(site: &str, path: &str, visitor: &str, time: chrono::DateTime<chrono::Utc>) -> pulse::model::Event {
+    pulse::model::Event {
+        id: uuid::Uuid::now_v7(),
+        website_id: site.into(),
+        time,
+        kind: "pageview".into(),
+        pathname: path.into(),
+        url: format!("https://example.com{path}"),
+        referrer: None,
+        source: None,
+        title: None,
+        visitor_id: visitor.into(),
+        session_id: None,
+        device: pulse::model::Device::Desktop,
+        browser: None,
+        os: None,
+        country: None,
+        props: Default::default(),
+    }
+}
+
+/// The pathname of an `event` message (SSE data or WebSocket frame), else a panic naming it.
+pub fn event_path(data: &str) -> String {
+    match serde_json::from_str::<LiveMessage>(data).unwrap_or_else(|e| panic!("{e}: {data}")) {
+        LiveMessage::Event { event, .. } => event.pathname,
+        m => panic!("expected an event, got {m:?}"),
     }
 }

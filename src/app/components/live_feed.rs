@@ -48,14 +48,14 @@ fn FeedItem(event: Event, fresh: bool, now: RwSignal<i64>) -> impl IntoView {
 
 #[component]
 pub fn LiveFeed(rt: Realtime, now: RwSignal<i64>) -> impl IntoView {
-    let rows = move || rt.feed.with(|f| f.rows.clone());
+    let rows = move || rt.rows.get();
     view! {
         <section class=CARD aria-labelledby="feed-title">
-            <h2 id="feed-title" class="text-sm font-medium text-slate-500 dark:text-slate-400">"Live feed"</h2>
+            <h2 id="feed-title" class="text-sm font-medium text-slate-600 dark:text-slate-400">"Live feed"</h2>
             <Show
-                when=move || rt.feed.with(|f| !f.rows.is_empty())
+                when=move || rt.rows.with(|r| !r.is_empty())
                 fallback=|| view! {
-                    <p class="mt-4 text-sm text-slate-400">"No events yet. Add the snippet to your site, or open the demo page."</p>
+                    <p class="mt-4 text-sm text-slate-500 dark:text-slate-400">"No events yet. Add the snippet to your site, or open the demo page."</p>
                 }
             >
                 <ol class="mt-3 space-y-1" data-testid="live-feed" aria-live="polite" aria-relevant="additions">
@@ -64,7 +64,7 @@ pub fn LiveFeed(rt: Realtime, now: RwSignal<i64>) -> impl IntoView {
                     </For>
                 </ol>
             </Show>
-            <p class="mt-3 text-right text-[11px] text-slate-400 dark:text-slate-500">
+            <p class="mt-3 text-right text-[11px] text-slate-500 dark:text-slate-400">
                 "Countries: ip-location-db (CC BY 4.0, NRO)"
             </p>
         </section>

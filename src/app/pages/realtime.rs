@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::components::{ActivePages, LiveFeed, MinuteChart, StatusBar, Toasts, VisitorCounter};
 use crate::app::realtime_state::Realtime;
-use crate::live_client::{self, LiveStatus};
+use crate::live_client::{self, LinkState, LiveStatus};
 use crate::model::LiveMessage;
 
 #[component]
@@ -15,6 +15,7 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
     let query = use_query_map();
     let force_sse = query.with_untracked(|q| q.get("transport").as_deref() == Some("sse"));
     let cursor = snapshot.cursor().map(str::to_string);
+    let login_next = format!("/websites/{website_id}");
     let rt = Realtime::new(snapshot);
     let status = LiveStatus::new(force_sse);
     let now = RwSignal::new(chrono::Utc::now().timestamp_millis());
@@ -41,6 +42,18 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
         });
     });
 
+    // an expired or revoked login: to the login page (and back here after), not retries forever
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if status.link.get() == LinkState::Unauthorized
+            && let Some(w) = web_sys::window()
+        {
+            let _ = w.location().set_href(&format!("/login?next={}", url_encode(&login_next)));
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (login_next, LinkState::Unauthorized);
+
     view! {
         <div class="space-y-4" data-testid="realtime" data-hydrated=move || hydrated.get().to_string()>
             <StatusBar status now/>
@@ -57,4 +70,15 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
             <Toasts rt/>
         </div>
     }
+}
+
+/// Percent-encodes a path for a query value (paths here are ASCII ids and slashes).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+fn url_encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -44,8 +44,13 @@ pub fn WebsitePage() -> impl IntoView {
                                             aria-current=move || analytics().then_some("page")>"Analytics"</a>
                                     </nav>
                                 </div>
-                                <Show when=move || !analytics() fallback=|| view! { <AnalyticsComingSoon/> }>
+                                // the Realtime panel stays mounted while Analytics shows, so its
+                                // live state, connection and cursor survive switching tabs
+                                <div class:hidden=analytics>
                                     <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone()/>
+                                </div>
+                                <Show when=analytics>
+                                    <AnalyticsComingSoon/>
                                 </Show>
                             }.into_any()
                         }
@@ -61,7 +66,7 @@ fn AnalyticsComingSoon() -> impl IntoView {
     view! {
         <section class="rounded-2xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
             <h2 class="text-lg font-semibold">"Analytics is coming soon"</h2>
-            <p class="mt-2 text-sm text-slate-500 dark:text-slate-400">
+            <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">
                 "Historical reports (top pages, sources, devices over days) are not built yet. Every event is already stored, so they will cover your history from day one."
             </p>
         </section>

@@ -8,24 +8,23 @@
 
 mod live_state;
 mod ring;
+mod topic;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use live_state::LiveState;
 pub use ring::{Ring, RingPolicy};
 
-use crate::model::{Cursor, Event, LiveMessage, Stats};
+use crate::model::{Cursor, LiveMessage};
 use crate::server::config::LiveConfig;
-use crate::server::store::{EventStore, Seq, StoreError, StoredEvent};
-
-/// Minimum spacing of `stats` messages per website while events stream in.
-const STATS_EVERY_MS: i64 = 250;
+use crate::server::store::{EncodedEvent, EventStore, Seq, StoreError, StoredEvent};
+use topic::{SubEntry, Topic, TopicSource};
 /// How often `tick` should run.
 pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -56,6 +55,17 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// The `event` message around the event's JSON as its request already encoded it (for the
+    /// store): byte for byte what `Frame::encode(&LiveMessage::Event { .. })` writes (a test
+    /// holds them equal), without serializing the event a second time per publish.
+    pub fn event(website_id: &Arc<str>, seq: Seq, event_json: &str) -> Arc<Frame> {
+        let site = serde_json::to_string(&**website_id).unwrap_or_else(|_| String::from("\"\""));
+        let json = format!(r#"{{"type":"event","website_id":{site},"cursor":"{seq}","event":{event_json}}}"#);
+        Arc::new(Frame { website_id: website_id.clone(), seq, kind: "event", json: json.into() })
+    }
+}
+
 /// Signals from the hub to one connection, outside its (possibly full) frame queue.
 #[derive(Default)]
 pub struct ConnSignal {
@@ -72,132 +82,6 @@ pub struct Subscriber {
     pub id: u64,
     pub tx: mpsc::Sender<Arc<Frame>>,
     pub signal: Arc<ConnSignal>,
-}
-
-struct SubEntry {
-    sub: Subscriber,
-    /// Frames are withheld from a lagged subscription until it resyncs (no silent holes).
-    lagged: bool,
-}
-
-struct Topic {
-    website_id: Arc<str>,
-    state: LiveState,
-    ring: Ring,
-    subs: HashMap<u64, SubEntry>,
-    last_stats: Option<Stats>,
-    /// When `stats` were last computed, and whether events arrived since.
-    stats_at_ms: i64,
-    stats_dirty: bool,
-    /// When events were last published.
-    last_event_ms: i64,
-    /// The serialized snapshot, shared by every subscriber until the state moves on: a
-    /// reconnect storm serializes it once, not once per client. Keyed by `(cursor, stats_at_ms)`.
-    snapshot_cache: Option<(Seq, i64, Arc<Frame>)>,
-}
-
-impl Topic {
-    fn snapshot(&self, now_ms: i64) -> (LiveMessage, Seq) {
-        let seq = self.ring.last_seq();
-        let msg = LiveMessage::Snapshot {
-            website_id: self.website_id.to_string(),
-            cursor: Cursor(seq).to_string(),
-            stats: self.state.stats(now_ms),
-            recent: self.state.recent(),
-        };
-        (msg, seq)
-    }
-
-    /// The current snapshot as a frame, serialized at most once per state.
-    fn snapshot_frame(&mut self, now_ms: i64) -> (Arc<Frame>, Seq) {
-        let seq = self.ring.last_seq();
-        if let Some((s, at, frame)) = &self.snapshot_cache
-            && *s == seq
-            && *at == self.stats_at_ms
-        {
-            return (frame.clone(), seq);
-        }
-        let (msg, seq) = self.snapshot(now_ms);
-        let frame = Frame::encode(&msg, seq);
-        self.snapshot_cache = Some((seq, self.stats_at_ms, frame.clone()));
-        (frame, seq)
-    }
-
-    fn fan_out(&mut self, frame: &Arc<Frame>) {
-        let mut closed = Vec::new();
-        for (id, entry) in self.subs.iter_mut() {
-            if entry.lagged {
-                continue;
-            }
-            match entry.sub.tx.try_send(frame.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    entry.lagged = true;
-                    if let Ok(mut l) = entry.sub.signal.lagged.lock() {
-                        l.push(self.website_id.to_string());
-                    }
-                    entry.sub.signal.notify.notify_one();
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
-            }
-        }
-        for id in closed {
-            self.subs.remove(&id);
-        }
-    }
-
-    /// Nobody watches, nothing is live, and no cursor of the last minutes points into the ring.
-    fn is_droppable(&self, now_ms: i64) -> bool {
-        self.subs.is_empty() && self.state.is_idle() && self.ring.is_quiet(now_ms)
-    }
-
-    /// After events: `stats` at most every `STATS_EVERY_MS` per website (events themselves go
-    /// out at once), written right behind an event so connections send both with one flush;
-    /// the tick sends what was held back once events pause.
-    fn stats_after_events(&mut self, now_ms: i64) {
-        self.last_event_ms = now_ms;
-        if now_ms - self.stats_at_ms >= STATS_EVERY_MS {
-            self.push_stats_if_changed(now_ms);
-        } else {
-            self.stats_dirty = true;
-        }
-    }
-
-    /// On the tick: push when events were held back, visitors expired or the minute rolled.
-    /// While events are flowing the change rides with the next event instead: a separate burst
-    /// to every subscriber would delay the events behind it.
-    fn stats_on_tick(&mut self, now_ms: i64) {
-        let expired = self.state.expire(now_ms);
-        let minute_rolled = now_ms.div_euclid(60_000) != self.stats_at_ms.div_euclid(60_000);
-        if expired || minute_rolled || self.stats_dirty {
-            if now_ms - self.last_event_ms >= STATS_EVERY_MS {
-                self.push_stats_if_changed(now_ms);
-            } else {
-                self.stats_dirty = true;
-            }
-        }
-    }
-
-    /// Pushes `stats` when the numbers changed since the last push.
-    fn push_stats_if_changed(&mut self, now_ms: i64) {
-        self.stats_at_ms = now_ms;
-        self.stats_dirty = false;
-        let stats = self.state.stats(now_ms);
-        if self.last_stats.as_ref() == Some(&stats) {
-            return;
-        }
-        let seq = self.ring.last_seq();
-        let msg = LiveMessage::Stats {
-            website_id: self.website_id.to_string(),
-            cursor: Cursor(seq).to_string(),
-            stats: stats.clone(),
-        };
-        self.last_stats = Some(stats);
-        if !self.subs.is_empty() {
-            let frame = Frame::encode(&msg, seq);
-            self.fan_out(&frame);
-        }
-    }
 }
 
 /// How a subscription starts (built once per subscribe, consumed at once).
@@ -218,7 +102,7 @@ struct Shared {
     topics: Mutex<HashMap<String, Arc<Mutex<Topic>>>>,
     next_sub: AtomicU64,
     cfg: LiveConfig,
-    /// Lets `subscribe` load a cold website's history.
+    /// Every topic is built from the store's history (rebuild, first subscribe, first publish).
     store: Arc<dyn EventStore>,
 }
 
@@ -229,6 +113,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
+}
+
+/// Where the live window (30 minutes of per-minute pageviews) starts now.
+fn window_start() -> DateTime<Utc> {
+    Utc::now() - Duration::minutes(crate::model::PER_MINUTE_BUCKETS as i64)
 }
 
 impl Hub {
@@ -252,18 +141,8 @@ impl Hub {
         }
     }
 
-    fn new_topic(&self, website_id: &str, floor: Seq) -> Topic {
-        Topic {
-            website_id: website_id.into(),
-            state: LiveState::new(self.shared.cfg.recent_events),
-            ring: Ring::new(floor, self.policy()),
-            subs: HashMap::new(),
-            last_stats: None,
-            stats_at_ms: 0,
-            stats_dirty: false,
-            last_event_ms: 0,
-            snapshot_cache: None,
-        }
+    fn build(&self, website_id: &str, src: TopicSource) -> Topic {
+        Topic::build(website_id, src, self.shared.cfg.recent_events, self.policy(), now_ms())
     }
 
     pub fn next_subscriber_id(&self) -> u64 {
@@ -273,52 +152,60 @@ impl Hub {
     /// Rebuilds every website's live state from the last 30 minutes in the store, so a restart
     /// shows the same numbers and cursors issued before it still resume.
     pub async fn rebuild(&self) -> Result<usize, StoreError> {
-        let window_start = Utc::now() - Duration::minutes(crate::model::PER_MINUTE_BUCKETS as i64);
+        let window_start = window_start();
         let events = self.shared.store.since(None, window_start).await?;
         let mut by_site: HashMap<String, Vec<StoredEvent>> = HashMap::new();
         for e in events {
             by_site.entry(e.event.website_id.clone()).or_default().push(e);
         }
         let sites = by_site.len();
-        for (site, events) in by_site {
+        for (site, window) in by_site {
             let floor = self.shared.store.last_seq_before(&site, window_start).await?;
-            let older = self.shared.store.newest(&site, self.shared.cfg.recent_events, None).await?;
-            let mut topic = self.new_topic(&site, floor);
-            // the feed: newest events overall, even those older than the window
-            let in_window: std::collections::HashSet<_> = events.iter().map(|e| e.seq).collect();
-            let mut seed: Vec<Event> =
-                older.events.into_iter().filter(|e| !in_window.contains(&e.seq)).map(|e| e.event).collect();
-            seed.truncate(self.shared.cfg.recent_events);
-            topic.state.seed_recent(seed);
-            let now = now_ms();
-            for StoredEvent { seq, event } in events {
-                topic_apply(&mut topic, seq, event, now);
-            }
-            topic.state.expire(now);
-            topic.last_stats = Some(topic.state.stats(now));
-            topic.stats_at_ms = now;
+            let newest = self.shared.store.newest(&site, self.shared.cfg.recent_events, None).await?.events;
+            let topic = self.build(&site, TopicSource { floor, window, newest });
             lock(&self.shared.topics).insert(site, Arc::new(Mutex::new(topic)));
         }
         Ok(sites)
+    }
+
+    /// What a website's topic is built from, read from the store now.
+    async fn source(&self, website_id: &str) -> Result<TopicSource, StoreError> {
+        let window_start = window_start();
+        let store = &self.shared.store;
+        let floor = store.last_seq_before(website_id, window_start).await?;
+        let window = store.since(Some(website_id), window_start).await?;
+        let newest = store.newest(website_id, self.shared.cfg.recent_events, None).await?.events;
+        Ok(TopicSource { floor, window, newest })
     }
 
     fn topic(&self, website_id: &str) -> Option<Arc<Mutex<Topic>>> {
         lock(&self.shared.topics).get(website_id).cloned()
     }
 
-    /// The topic of a website, loading its recent history from the store if nobody has
-    /// touched it since start.
-    async fn warm_topic(&self, website_id: &str) -> Result<Arc<Mutex<Topic>>, StoreError> {
+    /// The topic of a website, built from the store if it has none (cold since start, or swept
+    /// while idle). When two paths load it at once the first insert wins; the other's copy is
+    /// dropped — both came from the store, and `Topic::apply` skips what a topic already has.
+    async fn load(&self, website_id: &str) -> Result<Arc<Mutex<Topic>>, StoreError> {
         if let Some(t) = self.topic(website_id) {
             return Ok(t);
         }
-        let last = self.shared.store.last_seq_before(website_id, Utc::now() + Duration::days(1)).await?;
-        let recent = self.shared.store.newest(website_id, self.shared.cfg.recent_events, None).await?;
-        let mut topic = self.new_topic(website_id, last);
-        topic.state.seed_recent(recent.events.into_iter().map(|e| e.event));
+        let topic = self.build(website_id, self.source(website_id).await?);
         let mut topics = lock(&self.shared.topics);
-        // a publish may have created it meanwhile; that one is authoritative
         Ok(topics.entry(website_id.to_string()).or_insert_with(|| Arc::new(Mutex::new(topic))).clone())
+    }
+
+    /// Builds the topics a batch is about to need, before `publish` (called by the publisher,
+    /// which may wait): a website's first event after idle then meets the same state a
+    /// subscriber or a restart would have built. A store failure is logged; `publish` then
+    /// starts the topic from the batch alone.
+    pub async fn prepare<'a>(&self, websites: impl IntoIterator<Item = &'a str>) {
+        for site in websites {
+            if self.topic(site).is_none()
+                && let Err(e) = self.load(site).await
+            {
+                tracing::warn!(error = %e, website_id = site, "cannot load a website's live history; starting from new events");
+            }
+        }
     }
 
     /// Registers `sub` for a website and says how the stream starts, atomically with respect
@@ -329,26 +216,31 @@ impl Hub {
         sub: Subscriber,
         resume: Option<Cursor>,
     ) -> Result<Start, StoreError> {
-        let topic = self.warm_topic(website_id).await?;
-        let mut t = lock(&topic);
-        let start = match resume.and_then(|c| t.ring.after(c.0).map(|f| (f, c))) {
-            Some((frames, c)) => {
-                let cursor = frames.last().map_or(c.0, |f| f.seq);
-                // the numbers may have moved (visitors expired) while the client was away
-                let stats = LiveMessage::Stats {
-                    website_id: website_id.to_string(),
-                    cursor: Cursor(cursor).to_string(),
-                    stats: t.state.stats(now_ms()),
-                };
-                Start::Replay { frames, cursor, stats: Frame::encode(&stats, cursor) }
+        loop {
+            let topic = self.load(website_id).await?;
+            let mut t = lock(&topic);
+            if t.dead {
+                continue; // swept between the lookup and the lock: look again
             }
-            None => {
-                let (snapshot, cursor) = t.snapshot_frame(now_ms());
-                Start::Snapshot { gap: resume.is_some(), snapshot, cursor }
-            }
-        };
-        t.subs.insert(sub.id, SubEntry { sub, lagged: false });
-        Ok(start)
+            let start = match resume.and_then(|c| t.ring.after(c.0).map(|f| (f, c))) {
+                Some((frames, c)) => {
+                    let cursor = frames.last().map_or(c.0, |f| f.seq);
+                    // the numbers may have moved (visitors expired) while the client was away
+                    let stats = LiveMessage::Stats {
+                        website_id: website_id.to_string(),
+                        cursor: Cursor(cursor).to_string(),
+                        stats: t.state.stats(now_ms()),
+                    };
+                    Start::Replay { frames, cursor, stats: Frame::encode(&stats, cursor) }
+                }
+                None => {
+                    let (snapshot, cursor) = t.snapshot_frame(now_ms());
+                    Start::Snapshot { gap: resume.is_some(), snapshot, cursor }
+                }
+            };
+            t.subs.insert(sub.id, SubEntry { sub, lagged: false });
+            return Ok(start);
+        }
     }
 
     /// After a lag: lifts the hold and returns a fresh snapshot (the client gets `gap` first).
@@ -368,31 +260,45 @@ impl Hub {
 
     /// The current snapshot of a website (SSR first paint, SSE `Accept: application/json`).
     pub async fn snapshot(&self, website_id: &str) -> Result<LiveMessage, StoreError> {
-        let topic = self.warm_topic(website_id).await?;
-        let t = lock(&topic);
-        Ok(t.snapshot(now_ms()).0)
+        loop {
+            let topic = self.load(website_id).await?;
+            let t = lock(&topic);
+            if !t.dead {
+                return Ok(t.snapshot(now_ms()).0);
+            }
+        }
     }
 
-    /// Called by the writer after each committed batch, in commit order.
-    pub fn publish(&self, batch: Vec<(Seq, Event)>) {
+    /// Called by the publisher after each committed batch, in commit order (after `prepare`).
+    pub fn publish(&self, batch: Vec<(Seq, EncodedEvent)>) {
         let now = now_ms();
         let mut touched: Vec<Arc<Mutex<Topic>>> = Vec::new();
-        for (seq, event) in batch {
-            let topic = {
-                let mut topics = lock(&self.shared.topics);
-                topics
-                    .entry(event.website_id.clone())
-                    // first event since start: everything after the previous seq is in the ring
-                    .or_insert_with(|| Arc::new(Mutex::new(self.new_topic(&event.website_id, seq - 1))))
-                    .clone()
-            };
-            {
+        for (seq, EncodedEvent { event, json }) in batch {
+            let topic = loop {
+                let topic = {
+                    let mut topics = lock(&self.shared.topics);
+                    topics
+                        .entry(event.website_id.clone())
+                        // only when `prepare` could not read the store: everything after the
+                        // previous seq is in the ring
+                        .or_insert_with(|| {
+                            let policy = self.policy();
+                            Arc::new(Mutex::new(Topic::empty(&event.website_id, seq - 1, self.shared.cfg.recent_events, policy)))
+                        })
+                        .clone()
+                };
                 let mut t = lock(&topic);
-                let frame = topic_apply(&mut t, seq, event, now);
-                if !t.subs.is_empty() {
+                if t.dead {
+                    continue; // swept between the lookup and the lock: look again
+                }
+                if let Some(frame) = t.apply(seq, event, Some(&json), now)
+                    && !t.subs.is_empty()
+                {
                     t.fan_out(&frame);
                 }
-            }
+                drop(t);
+                break topic;
+            };
             if !touched.iter().any(|x| Arc::ptr_eq(x, &topic)) {
                 touched.push(topic);
             }
@@ -419,7 +325,14 @@ impl Hub {
         if !idle.is_empty() {
             let mut topics = lock(&self.shared.topics);
             for site in idle {
-                let drop_it = topics.get(&site).is_some_and(|t| lock(t).is_droppable(now));
+                // under both locks: a publish or subscribe holding the topic sees `dead` and
+                // looks again instead of using an orphan
+                let drop_it = topics.get(&site).is_some_and(|t| {
+                    let mut t = lock(t);
+                    let droppable = t.is_droppable(now);
+                    t.dead |= droppable;
+                    droppable
+                });
                 if drop_it {
                     topics.remove(&site);
                 }
@@ -459,12 +372,20 @@ impl Hub {
     }
 }
 
-/// Applies a stored event to a topic and returns its `event` frame (serialized once).
-fn topic_apply(t: &mut Topic, seq: Seq, event: Event, now_ms: i64) -> Arc<Frame> {
-    t.state.apply(&event);
-    let time_ms = event.time.timestamp_millis();
-    let msg = LiveMessage::Event { website_id: t.website_id.to_string(), cursor: Cursor(seq).to_string(), event };
-    let frame = Frame::encode(&msg, seq);
-    t.ring.push(time_ms, frame.clone(), now_ms);
-    frame
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_frame_around_stored_json_equals_the_typed_encoding() {
+        let mut event = crate::model::Event::test_pageview("/ü \"q\"", "v", Utc::now());
+        event.website_id = "site \"1\"".into();
+        let encoded = EncodedEvent::new(event.clone()).unwrap();
+        let site: Arc<str> = event.website_id.as_str().into();
+        let fast = Frame::event(&site, 42, &encoded.json);
+        let msg = LiveMessage::Event { website_id: event.website_id.clone(), cursor: "42".into(), event };
+        let typed = Frame::encode(&msg, 42);
+        assert_eq!(fast.json.as_str(), typed.json.as_str());
+        assert_eq!((fast.kind, fast.seq, &*fast.website_id), (typed.kind, typed.seq, &*typed.website_id));
+    }
 }

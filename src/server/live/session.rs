@@ -1,7 +1,9 @@
 //! One live connection's subscriptions, independent of transport: subscribe (snapshot, or
 //! replay from a cursor, or `gap` + snapshot), unsubscribe, and `next()` — the next frame to
-//! write, a heartbeat, or a reason to close. Tracks the newest cursor delivered per website so
-//! frames already covered by a snapshot or replay are never sent twice.
+//! write, a heartbeat, or a reason to close. Tracks two positions per website: the newest cursor
+//! *queued* (so frames already covered by a snapshot or replay are never sent twice) and the
+//! position after the last message *handed to the transport* (the SSE `id:` of that message,
+//! so a client that drops the link after any message resumes exactly after it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -34,8 +36,16 @@ pub struct LiveSession {
     user: UserRow,
     sub: Subscriber,
     rx: mpsc::Receiver<Arc<Frame>>,
-    /// Newest cursor delivered per subscribed website.
+    /// Newest cursor queued per subscribed website (replays and snapshots included).
     delivered: HashMap<String, Seq>,
+    /// Position after the last message handed out, per website whose base state (its snapshot,
+    /// or the cursor it resumed from) the client holds. What the SSE `id:` covers.
+    written: HashMap<String, Seq>,
+    /// The transport labels messages with ids (SSE); WebSocket messages carry their own cursor.
+    ids: bool,
+    /// The stream was opened for several websites: its ids are always `site:seq` lists, so a
+    /// website whose snapshot was not written yet is absent rather than implied.
+    multi: bool,
     /// Frames produced by commands (snapshots, replays, errors), written before the queue.
     pending: VecDeque<Arc<Frame>>,
     heartbeat: Interval,
@@ -69,11 +79,21 @@ impl LiveSession {
             sub,
             rx,
             delivered: HashMap::new(),
+            written: HashMap::new(),
+            ids: false,
+            multi: false,
             pending: VecDeque::new(),
             heartbeat,
             shutdown,
             _slot: slot,
         }
+    }
+
+    /// Labels every message with the position after it (`stream_cursor`), for SSE `id:`;
+    /// `multi` when the stream carries several websites.
+    pub fn label_messages(&mut self, multi: bool) {
+        self.ids = true;
+        self.multi = multi;
     }
 
     pub fn user(&self) -> &UserRow {
@@ -124,11 +144,17 @@ impl LiveSession {
         match self.state.hub.subscribe(website_id, self.sub.clone(), resume).await {
             Ok(Start::Replay { frames, cursor, stats }) => {
                 self.delivered.insert(website_id.to_string(), cursor);
+                // the client holds everything up to the cursor it resumed from
+                if let Some(from) = resume {
+                    self.written.insert(website_id.to_string(), from.0);
+                }
                 self.pending.extend(frames);
                 self.pending.push_back(stats);
             }
             Ok(Start::Snapshot { gap, snapshot, cursor }) => {
                 self.delivered.insert(website_id.to_string(), cursor);
+                // covered again only once the snapshot itself has been handed out
+                self.written.remove(website_id);
                 if gap {
                     self.pending.push_back(message(&LiveMessage::Gap { website_id: website_id.to_string() }));
                 }
@@ -144,19 +170,40 @@ impl LiveSession {
     pub fn unsubscribe(&mut self, website_id: &str) {
         self.state.hub.unsubscribe(website_id, self.sub.id);
         self.delivered.remove(website_id);
+        self.written.remove(website_id);
     }
 
     pub fn push(&mut self, frame: Arc<Frame>) {
         self.pending.push_back(frame);
     }
 
-    /// The SSE `id:` covering every website of this connection.
+    /// The SSE `id:` of the message just handed out: the position after it, for every website
+    /// whose base state the client holds.
     pub fn stream_cursor(&self) -> String {
         let mut c = StreamCursor::default();
-        for (site, seq) in &self.delivered {
+        for (site, seq) in &self.written {
             c.set(site, Cursor(*seq));
         }
-        c.to_string()
+        if self.multi { c.to_list_string() } else { c.to_string() }
+    }
+
+    /// Moves the handed-out position past `frame`.
+    fn hand_out(&mut self, frame: Arc<Frame>) -> Next {
+        if !self.ids {
+            return Next::Frame(frame);
+        }
+        match frame.kind {
+            "snapshot" => {
+                self.written.insert(frame.website_id.to_string(), frame.seq);
+            }
+            "event" | "stats" => {
+                if let Some(w) = self.written.get_mut(&*frame.website_id) {
+                    *w = (*w).max(frame.seq);
+                }
+            }
+            _ => {}
+        }
+        Next::Frame(frame)
     }
 
     /// Whether a frame from the queue is new to this client (and records it as delivered).
@@ -183,14 +230,14 @@ impl LiveSession {
             if f.kind == CLOSE {
                 return Some(Next::Close("closed by an admin"));
             }
-            return Some(Next::Frame(f));
+            return Some(self.hand_out(f));
         }
         if *self.shutdown.borrow() {
             return Some(Next::Close("server shutting down"));
         }
         while let Ok(f) = self.rx.try_recv() {
             if self.admit(&f) {
-                return Some(Next::Frame(f));
+                return Some(self.hand_out(f));
             }
         }
         None
@@ -207,7 +254,7 @@ impl LiveSession {
                 _ = self.shutdown.changed() => {}
                 _ = self.sub.signal.notify.notified() => self.on_signal(),
                 frame = self.rx.recv() => match frame {
-                    Some(f) if self.admit(&f) => return Next::Frame(f),
+                    Some(f) if self.admit(&f) => return self.hand_out(f),
                     Some(_) => {}
                     None => return Next::Close("subscription closed"),
                 },

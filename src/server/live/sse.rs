@@ -81,6 +81,7 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
         .open(user.id, Transport::Sse)
         .map_err(AppError::TooManyConnections)?;
     let mut session = LiveSession::new(state.clone(), user, slot);
+    session.label_messages(sites.len() > 1);
     for site in &sites {
         session.authorize(site).await?;
     }
@@ -113,8 +114,9 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
             if matches!(frame.kind, "snapshot" | "event" | "stats") {
                 ev = ev.id(session.stream_cursor());
             }
-            if tx.send(Ok(ev)).await.is_err() {
-                break; // the client went away
+            // bounded: a client that stops reading loses its stream (and slot), not the server
+            if !matches!(tokio::time::timeout(super::ws::WRITE_TIMEOUT, tx.send(Ok(ev))).await, Ok(Ok(()))) {
+                break; // the client went away or stopped reading
             }
             sent.inc();
         }

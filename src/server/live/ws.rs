@@ -4,8 +4,15 @@
 //! larger than `FRAGMENT_BYTES` (snapshots) go out as continuation frames, because the socket
 //! keeps its write buffer at the size of the largest frame it ever wrote. Every message that
 //! is ready goes out before one flush (`write_ready`).
+//!
+//! Dead peers: the server pings every heartbeat and closes a peer it has not heard from (any
+//! frame, pongs included) for two heartbeats; every write is bounded by `WRITE_TIMEOUT`. So a
+//! vanished browser frees its connection slot in ~30 s, not when TCP gives up.
+
+use std::time::Duration;
 
 use axum::extract::State;
+use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures::{Sink, SinkExt, StreamExt};
@@ -35,6 +42,8 @@ const FRAGMENT_BYTES: usize = 4 * 1024;
 const COALESCE_BYTES: usize = 2 * 1024;
 /// Most messages written per flush.
 const COALESCE_FRAMES: u64 = 32;
+/// Longest a write (a flush of ready frames, a ping, a close) may wait for the peer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: Upgrade) -> Response {
     let auth = auth::authenticate(&state, &headers, &uri).await;
@@ -101,8 +110,11 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
 
 async fn refuse(mut socket: Socket, code: ErrorCode, message: String) {
     let frame = error_frame(code, message, None);
-    let _ = send_text(&mut socket, &frame.json).await;
-    let _ = socket.send(close_frame(1008, code_reason(code))).await;
+    let _ = timeout(WRITE_TIMEOUT, async {
+        send_text(&mut socket, &frame.json).await?;
+        socket.send(close_frame(1008, code_reason(code))).await
+    })
+    .await;
 }
 
 fn code_reason(code: ErrorCode) -> &'static str {
@@ -123,38 +135,62 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
         Err(msg) => return refuse(socket, ErrorCode::TooManyConnections, msg).await,
     };
     let sent = state.metrics.messages_counter(Transport::Websocket);
+    let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
     let mut session = LiveSession::new(state, user, slot);
     let (mut sink, mut stream) = socket.split();
+    let mut ping = interval_at(Instant::now() + every, every);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
     tracing::debug!(user = %session.user().email, "websocket open");
     loop {
-        tokio::select! {
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => on_command(&mut session, text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => session.push(error_frame(
-                    ErrorCode::BadRequest, "binary frames are not supported; send JSON text", None)),
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {} // ping/pong are answered by the library; raw frames never arrive
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "websocket read failed");
-                    break;
+        let close: Option<&'static str> = tokio::select! {
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        on_command(&mut session, text.as_str()).await;
+                        None
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        session.push(error_frame(ErrorCode::BadRequest, "binary frames are not supported; send JSON text", None));
+                        None
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => None, // pings are answered by the library; pongs only prove life
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "websocket read failed");
+                        break;
+                    }
                 }
             },
-            next = session.next() => {
-                let close = match next {
-                    Next::Frame(frame) => match write_ready(&mut sink, &mut session, &frame).await {
-                        Ok((written, close)) => {
-                            sent.inc_by(written);
-                            close
-                        }
-                        Err(_) => break,
-                    },
-                    Next::Close(reason) => Some(reason),
-                };
-                if let Some(reason) = close {
-                    let _ = sink.send(close_frame(1001, reason)).await;
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= every * 2 {
+                    tracing::debug!(user = %session.user().email, "websocket peer silent for two heartbeats; closing");
+                    Some("no answer to pings")
+                } else if !matches!(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Bytes::new()))).await, Ok(Ok(()))) {
                     break;
+                } else {
+                    None
                 }
-            }
+            },
+            next = session.next() => match next {
+                Next::Frame(frame) => match timeout(WRITE_TIMEOUT, write_ready(&mut sink, &mut session, &frame)).await {
+                    Ok(Ok((written, close))) => {
+                        sent.inc_by(written);
+                        close
+                    }
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::debug!("websocket write timed out; closing");
+                        break;
+                    }
+                },
+                Next::Close(reason) => Some(reason),
+            },
+        };
+        if let Some(reason) = close {
+            let _ = timeout(WRITE_TIMEOUT, sink.send(close_frame(1001, reason))).await;
+            break;
         }
     }
     tracing::debug!("websocket closed");

@@ -1,0 +1,42 @@
+//! The write path's health, as `/health` reports it: whether the writer and the publisher are
+//! running, and whether the store accepted the last batch. Written by the writer, read by the
+//! health handler; a leaf module, so `state.rs` holds it without importing any handler.
+
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct WritePath {
+    /// Why the writer or publisher stopped, once it has (the process is then exiting).
+    stopped: Mutex<Option<String>>,
+    /// The store's error for the last batch, cleared by the next batch it stores.
+    failing: Mutex<Option<String>>,
+}
+
+impl WritePath {
+    pub fn stopped(&self, reason: impl Into<String>) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.into());
+    }
+
+    pub fn batch_failed(&self, error: impl Into<String>) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.into());
+    }
+
+    pub fn batch_stored(&self) {
+        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_some() {
+            tracing::info!("the store accepts writes again");
+            *f = None;
+        }
+    }
+
+    /// `Err(reason)` when ingest cannot store events now.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(r) = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Err(format!("write path stopped: {r}"));
+        }
+        if let Some(e) = self.failing.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Err(format!("the store refused the last batch: {e}"));
+        }
+        Ok(())
+    }
+}
