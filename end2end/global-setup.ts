@@ -1,18 +1,32 @@
-// Waits until the server started by `cargo leptos end-to-end` answers /health.
-import { baseURL } from "./playwright.config";
+// Waits until the server started by `cargo leptos end-to-end` answers /health, then logs the
+// demo admin in once: the session cookie goes to a storage state every test starts from, and
+// the API token to PULSE_E2E_TOKEN. (Logging in per test would trip the login rate limit,
+// 10 attempts a minute per IP, which is the server doing its job.)
+import { request } from "@playwright/test";
+import { baseURL, storageStatePath } from "./playwright.config";
 
 export default async function globalSetup() {
   const deadline = Date.now() + 180_000;
   let last = "";
-  while (Date.now() < deadline) {
+  let up = false;
+  while (Date.now() < deadline && !up) {
     try {
       const r = await fetch(`${baseURL}/health`);
-      if (r.ok) return;
+      up = r.ok;
       last = `status ${r.status}`;
     } catch (e) {
       last = String(e);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    if (!up) await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`Pulse did not answer ${baseURL}/health within 180 s (${last})`);
+  if (!up) throw new Error(`Pulse did not answer ${baseURL}/health within 180 s (${last})`);
+
+  const api = await request.newContext({ baseURL });
+  const r = await api.post("/api/auth/login", {
+    data: { email: "admin@pulse.local", password: process.env.PULSE_DEMO_PASSWORD ?? "" },
+  });
+  if (r.status() !== 200) throw new Error(`demo admin login failed: ${r.status()} ${await r.text()}`);
+  process.env.PULSE_E2E_TOKEN = (await r.json()).token;
+  await api.storageState({ path: storageStatePath });
+  await api.dispose();
 }

@@ -3,6 +3,8 @@
 import { defineConfig, devices } from "@playwright/test";
 
 export const baseURL = process.env.PULSE_E2E_BASE ?? "http://127.0.0.1:3217";
+/** The demo admin's session, written by global-setup: every test starts logged in. */
+export const storageStatePath = ".auth/admin.json";
 
 export default defineConfig({
   testDir: "./tests",
@@ -13,7 +15,7 @@ export default defineConfig({
   workers: 1,
   retries: 0,
   reporter: "list",
-  use: { baseURL, trace: "off" },
+  use: { baseURL, trace: "off", storageState: storageStatePath },
   projects: [
     {
       name: "chromium",

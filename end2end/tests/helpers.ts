@@ -6,10 +6,11 @@ export const ADMIN = { email: "admin@pulse.local", password: process.env.PULSE_D
 const CHROME_UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 
-export async function apiToken(request: APIRequestContext): Promise<string> {
-  const r = await request.post("/api/auth/login", { data: ADMIN });
-  expect(r.status(), await r.text()).toBe(200);
-  return (await r.json()).token;
+/** The demo admin's API token (global-setup logged in once). */
+export async function apiToken(_request: APIRequestContext): Promise<string> {
+  const token = process.env.PULSE_E2E_TOKEN;
+  expect(token, "global-setup sets PULSE_E2E_TOKEN").toBeTruthy();
+  return token as string;
 }
 
 export async function demoWebsite(request: APIRequestContext, token: string): Promise<string> {
@@ -29,6 +30,13 @@ export async function track(request: APIRequestContext, website: string, path: s
   expect(r.status(), await r.text()).toBe(202);
 }
 
+/** Opens the website list; the context is logged in already (global-setup's session). */
+export async function openWebsites(page: Page) {
+  await page.goto("/");
+  await expect(page.getByRole("heading", { name: "Websites" })).toBeVisible();
+}
+
+/** Logs in through the login form (only the test of the form itself needs this). */
 export async function uiLogin(page: Page) {
   await page.goto("/login");
   await page.getByLabel("Email").fill(ADMIN.email);

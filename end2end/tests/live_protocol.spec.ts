@@ -3,7 +3,7 @@
 // with multi-byte text intact.
 import { expect, test } from "@playwright/test";
 import { randomUUID } from "node:crypto";
-import { apiToken, demoWebsite, uiLogin } from "./helpers";
+import { apiToken, demoWebsite, openWebsites } from "./helpers";
 
 test("a browser WebSocket receives a large snapshot whole", async ({ page, request }) => {
   const token = await apiToken(request);
@@ -19,7 +19,7 @@ test("a browser WebSocket receives a large snapshot whole", async ({ page, reque
     expect(r.status(), await r.text()).toBe(202);
     titles.push(title);
   }
-  await uiLogin(page); // the session cookie authenticates the WebSocket
+  await openWebsites(page); // the session cookie authenticates the WebSocket
 
   const snapshot = await page.evaluate(
     (website) =>

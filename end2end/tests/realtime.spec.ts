@@ -1,22 +1,27 @@
 // What a person sees on the Realtime page: events arriving live over WebSocket and SSE, and
 // the stream recovering from a cut connection without losing an event.
 import { expect, test } from "@playwright/test";
-import { apiToken, demoWebsite, openRealtime, track, uiLogin, uniquePath, visitorCount } from "./helpers";
+import { apiToken, demoWebsite, openRealtime, openWebsites, track, uiLogin, uniquePath, visitorCount } from "./helpers";
 
-test("login is required and a wrong password is refused", async ({ page }) => {
-  await page.goto("/");
-  await expect(page).toHaveURL(/\/login/);
-  await page.getByLabel("Email").fill("admin@pulse.local");
-  await page.getByLabel("Password").fill("definitely wrong");
-  await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page.getByRole("alert")).toContainText("wrong");
+test.describe("without a session", () => {
+  test.use({ storageState: { cookies: [], origins: [] } });
+
+  test("login is required, a wrong password is refused, the right one lets you in", async ({ page }) => {
+    await page.goto("/");
+    await expect(page).toHaveURL(/\/login/);
+    await page.getByLabel("Email").fill("admin@pulse.local");
+    await page.getByLabel("Password").fill("definitely wrong");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await expect(page.getByRole("alert")).toContainText("wrong");
+    await uiLogin(page);
+  });
 });
 
 for (const transport of ["websocket", "sse"] as const) {
   test(`events arrive live over ${transport}`, async ({ page, request }) => {
     const token = await apiToken(request);
     const site = await demoWebsite(request, token);
-    await uiLogin(page);
+    await openWebsites(page);
     await openRealtime(page, site, transport === "sse" ? "?transport=sse" : "");
     await expect(page.getByTestId("transport")).toHaveText(transport === "sse" ? "SSE" : "WEBSOCKET");
 
@@ -43,7 +48,7 @@ test("a cut connection turns the status amber or red, then resumes: each missed 
   });
   await page.route("**/api/live/sse**", (route) => (blocked ? route.abort() : route.continue()));
 
-  await uiLogin(page);
+  await openWebsites(page);
   await openRealtime(page, site);
 
   blocked = true;
@@ -71,7 +76,7 @@ test("a cut connection turns the status amber or red, then resumes: each missed 
 test("switching to Analytics and back keeps the live state and its connection", async ({ page, request }) => {
   const token = await apiToken(request);
   const site = await demoWebsite(request, token);
-  await uiLogin(page);
+  await openWebsites(page);
   await openRealtime(page, site);
   const path = uniquePath("tabs");
   await track(request, site, path);
@@ -95,7 +100,7 @@ test("switching to Analytics and back keeps the live state and its connection", 
 test("when the login is gone, the Realtime page goes to the login page instead of retrying", async ({ page, request, context }) => {
   const token = await apiToken(request);
   const site = await demoWebsite(request, token);
-  await uiLogin(page);
+  await openWebsites(page);
   await openRealtime(page, site);
   await context.clearCookies(); // the session ended (expired, revoked, logged out elsewhere)
   const closed = await request.delete(`/api/websites/${site}/connections`, { headers: { Authorization: `Bearer ${token}` } });
@@ -107,7 +112,7 @@ test("when the login is gone, the Realtime page goes to the login page instead o
 test("an admin broadcast shows as a toast", async ({ page, request }) => {
   const token = await apiToken(request);
   const site = await demoWebsite(request, token);
-  await uiLogin(page);
+  await openWebsites(page);
   await openRealtime(page, site);
   const r = await request.post(`/api/websites/${site}/broadcast`, {
     headers: { Authorization: `Bearer ${token}` },

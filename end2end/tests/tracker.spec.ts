@@ -3,8 +3,10 @@
 // each shows up live on the owner's Realtime page.
 import { expect, test } from "@playwright/test";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import { AddressInfo } from "node:net";
 import { baseURL } from "../playwright.config";
-import { apiToken, demoWebsite, openRealtime, uiLogin } from "./helpers";
+import { apiToken, demoWebsite, openRealtime, openWebsites } from "./helpers";
 
 const CHROME_UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
@@ -12,19 +14,20 @@ const CHROME_UA =
 test("tracker.js on another origin sends a pageview, an SPA navigation and a custom event that appear live", async ({ page, request, browser }) => {
   const token = await apiToken(request);
   const site = await demoWebsite(request, token);
-  await uiLogin(page);
+  await openWebsites(page);
   await openRealtime(page, site);
 
   const run = randomUUID().slice(0, 8);
-  // nothing listens there: the test serves the page itself (route), on an origin of its own;
-  // a local host keeps Chromium's private-network rules out of the way, so the tag opts in
-  const origin = "http://localhost:4999";
+  // the tracked website: a static page served by this test on a port (so an origin) of its
+  // own; it is a local address like Pulse's, so the tag opts in with data-allow-localhost
   const html = `<!doctype html><html><head><title>Shop ${run}</title>
     <script defer src="${baseURL}/tracker.js" data-website-id="${site}" data-allow-localhost></script></head>
     <body><h1>Shop</h1></body></html>`;
   // a visitor's browser: its own context (no Pulse cookie) and an ordinary user agent
-  const visitor = await browser.newContext({ userAgent: CHROME_UA });
-  await visitor.route(`${origin}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: html }));
+  const server = createServer((_req, res) => res.writeHead(200, { "Content-Type": "text/html" }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const visitor = await browser.newContext({ userAgent: CHROME_UA, storageState: { cookies: [], origins: [] } });
   const shop = await visitor.newPage();
   await shop.goto(`${origin}/landing-${run}`);
 
@@ -39,4 +42,5 @@ test("tracker.js on another origin sends a pageview, an SPA navigation and a cus
   const signup = row(`/checkout-${run}`).filter({ hasText: "signup" });
   await expect(signup).toHaveCount(1, { timeout: 10_000 });
   await visitor.close();
+  server.close();
 });

@@ -90,10 +90,20 @@ enum CliError {
     Server(String),
 }
 
+/// Threads for blocking work (tokio's default is 512).
+const BLOCKING_THREADS: usize = 16;
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::server::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking work is store reads behind a few connection locks and password hashing: more
+    // threads than this only wait on those locks, and under a reconnect storm (hundreds of
+    // dashboards authenticating at once) each extra thread costs its stack and allocator heap.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
