@@ -45,8 +45,12 @@ fn invalid(msg: impl Into<String>) -> AppError {
     AppError::InvalidPayload(msg.into())
 }
 
-/// Parses a body as a tracking request; errors name the field.
+/// Parses a body as a tracking request; errors name the field. The plain parse runs first (the
+/// common case, and the cheapest); only a body it refuses is parsed again to name the path.
 pub fn parse(body: &[u8]) -> Result<TrackRequest, AppError> {
+    if let Ok(req) = serde_json::from_slice(body) {
+        return Ok(req);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -188,9 +192,11 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
         state.metrics.ingest("bot");
         return Ok(TrackAccepted { id: None, dropped: Some("bot".into()) });
     }
+    let client_id = valid.req.event_id.is_some();
     let event = enrich_event(state, valid, client, ip, ua).await?;
     let id = event.id;
     let event = EncodedEvent::new(event).map_err(|e| AppError::Internal(format!("cannot encode event: {e}")))?;
+    let event = if client_id { event } else { event.server_made() };
     let (ack, done) = oneshot::channel();
     state.ingest.try_send(WriteRequest { event, received, ack }).map_err(|e| match e {
         tokio::sync::mpsc::error::TrySendError::Full(_) => AppError::QueueFull,

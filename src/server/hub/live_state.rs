@@ -52,13 +52,9 @@ impl LiveState {
         }
     }
 
-    pub fn apply(&mut self, e: &Event) {
+    /// Takes the event: it ends up in the feed without a copy.
+    pub fn apply(&mut self, e: Event) {
         let t = e.time.timestamp_millis();
-        if self.recent.len() == self.recent_cap {
-            self.recent.pop_back();
-        }
-        self.recent.push_front(e.clone());
-
         if e.is_pageview() {
             let m = t.div_euclid(MINUTE_MS);
             match self.minutes.iter_mut().rev().find(|(mm, _)| *mm <= m) {
@@ -87,6 +83,11 @@ impl LiveState {
                 self.expiry.push_back((t, e.visitor_id.clone()));
             }
         }
+
+        if self.recent.len() == self.recent_cap {
+            self.recent.pop_back();
+        }
+        self.recent.push_front(e);
     }
 
     /// Drops visitors and minutes that left the windows. Returns whether anything changed.
@@ -170,9 +171,9 @@ mod tests {
     #[test]
     fn a_visitor_counts_once_on_their_latest_page() {
         let mut s = LiveState::new(10);
-        s.apply(&ev("a", "/", T0, "pageview"));
-        s.apply(&ev("a", "/pricing", T0 + 1000, "pageview"));
-        s.apply(&ev("b", "/pricing", T0 + 2000, "pageview"));
+        s.apply(ev("a", "/", T0, "pageview"));
+        s.apply(ev("a", "/pricing", T0 + 1000, "pageview"));
+        s.apply(ev("b", "/pricing", T0 + 2000, "pageview"));
         let st = s.stats(T0 + 3000);
         assert_eq!(st.current_visitors, 2);
         assert_eq!(st.active_pages, vec![ActivePage { path: "/pricing".into(), visitors: 2 }]);
@@ -183,8 +184,8 @@ mod tests {
     #[test]
     fn visitors_expire_after_five_minutes_without_new_events() {
         let mut s = LiveState::new(10);
-        s.apply(&ev("a", "/", T0, "pageview"));
-        s.apply(&ev("b", "/x", T0 + 60_000, "pageview"));
+        s.apply(ev("a", "/", T0, "pageview"));
+        s.apply(ev("b", "/x", T0 + 60_000, "pageview"));
         assert!(!s.expire(T0 + WINDOW_MS - 1));
         assert!(s.expire(T0 + WINDOW_MS));
         let st = s.stats(T0 + WINDOW_MS);
@@ -197,8 +198,8 @@ mod tests {
     #[test]
     fn a_returning_visitor_is_not_expired_by_their_older_event() {
         let mut s = LiveState::new(10);
-        s.apply(&ev("a", "/", T0, "pageview"));
-        s.apply(&ev("a", "/", T0 + 4 * 60_000, "pageview"));
+        s.apply(ev("a", "/", T0, "pageview"));
+        s.apply(ev("a", "/", T0 + 4 * 60_000, "pageview"));
         s.expire(T0 + WINDOW_MS + 1);
         assert_eq!(s.stats(T0 + WINDOW_MS + 1).current_visitors, 1);
     }
@@ -206,9 +207,9 @@ mod tests {
     #[test]
     fn per_minute_buckets_roll_over_thirty_minutes() {
         let mut s = LiveState::new(10);
-        s.apply(&ev("a", "/", T0, "pageview"));
-        s.apply(&ev("a", "/", T0 + 10 * 60_000, "pageview"));
-        s.apply(&ev("a", "/", T0 + 10 * 60_000, "signup"));
+        s.apply(ev("a", "/", T0, "pageview"));
+        s.apply(ev("a", "/", T0 + 10 * 60_000, "pageview"));
+        s.apply(ev("a", "/", T0 + 10 * 60_000, "signup"));
         let now = T0 + 10 * 60_000;
         let st = s.stats(now);
         assert_eq!(st.per_minute[29], 2 - 1, "custom events are not pageviews");
@@ -223,7 +224,7 @@ mod tests {
     fn recent_is_newest_first_and_bounded() {
         let mut s = LiveState::new(3);
         for i in 0..5 {
-            s.apply(&ev("a", &format!("/{i}"), T0 + i, "pageview"));
+            s.apply(ev("a", &format!("/{i}"), T0 + i, "pageview"));
         }
         let paths: Vec<_> = s.recent().into_iter().map(|e| e.pathname).collect();
         assert_eq!(paths, vec!["/4", "/3", "/2"]);

@@ -273,7 +273,7 @@ impl Hub {
     pub fn publish(&self, batch: Vec<(Seq, EncodedEvent)>) {
         let now = now_ms();
         let mut touched: Vec<Arc<Mutex<Topic>>> = Vec::new();
-        for (seq, EncodedEvent { event, json }) in batch {
+        for (seq, EncodedEvent { event, json, .. }) in batch {
             let topic = loop {
                 let topic = {
                     let mut topics = lock(&self.shared.topics);

@@ -102,15 +102,20 @@ impl Topic {
         if seq <= self.ring.last_seq() {
             return None;
         }
-        self.state.apply(&event);
         let time_ms = event.time.timestamp_millis();
-        let frame = match json {
-            Some(json) => Frame::event(&self.website_id, seq, json),
+        let encoded;
+        let json = match json {
+            Some(json) => json,
             None => {
-                let cursor = Cursor(seq).to_string();
-                Frame::encode(&LiveMessage::Event { website_id: self.website_id.to_string(), cursor, event }, seq)
+                encoded = serde_json::to_string(&event).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot serialize a stored event");
+                    String::from("null")
+                });
+                &encoded
             }
         };
+        let frame = Frame::event(&self.website_id, seq, json);
+        self.state.apply(event);
         self.ring.push(time_ms, frame.clone(), now_ms);
         Some(frame)
     }

@@ -41,12 +41,22 @@ pub struct StoredEvent {
 pub struct EncodedEvent {
     pub event: Event,
     pub json: String,
+    /// The id came from the client (`event_id`), so it is an idempotency key the store must
+    /// check. A server-made id (UUIDv7, fresh) cannot repeat, so the store skips the check.
+    pub client_id: bool,
 }
 
 impl EncodedEvent {
+    /// An event whose id must be deduplicated (the safe default).
     pub fn new(event: Event) -> Result<Self, serde_json::Error> {
         let json = serde_json::to_string(&event)?;
-        Ok(Self { event, json })
+        Ok(Self { event, json, client_id: true })
+    }
+
+    /// Marks the id as made by this server: no idempotency check needed.
+    pub fn server_made(mut self) -> Self {
+        self.client_id = false;
+        self
     }
 }
 

@@ -18,7 +18,10 @@ use crate::model::Website;
 
 /// Each commit rewrites every page it touches, so the events table keeps as few B-trees as
 /// its queries need: the rows by `seq` (rowid: max + 1, so increasing per website without
-/// AUTOINCREMENT's extra table), per-website time order, and the idempotency key.
+/// AUTOINCREMENT's extra table), per-website time order, and the idempotency key — a partial
+/// index holding only client-given ids (`client_id = 1`): a server-made UUIDv7 cannot repeat,
+/// so most events (tracker.js sends no `event_id`) skip that B-tree. Databases created before
+/// keep their table-level `UNIQUE (website_id, id)`, which checks every id (correct, slower).
 /// `events_by_global_time` existed in earlier versions and is dropped.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -30,7 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     pathname   TEXT    NOT NULL,
     visitor_id TEXT    NOT NULL,
     data       TEXT    NOT NULL,
-    UNIQUE (website_id, id)
+    client_id  INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (website_id, time_ms, seq);
 DROP INDEX IF EXISTS events_by_global_time;
@@ -83,6 +86,31 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Gives a database from before the partial idempotency index its `client_id` column, and
+/// creates the partial index unless the table's own `UNIQUE (website_id, id)` already checks
+/// every id. Idempotent.
+fn migrate_idempotency_key(conn: &Connection) -> Result<(), StoreError> {
+    let has_column: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'client_id')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE events ADD COLUMN client_id INTEGER NOT NULL DEFAULT 1")?;
+    }
+    let table_unique: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_index_list('events') WHERE origin = 'u')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !table_unique {
+        conn.execute_batch(
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_client_id ON events (website_id, id) WHERE client_id = 1",
+        )?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (and creates) `dir/pulse.db`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -91,6 +119,7 @@ impl SqliteStore {
         let path = dir.join("pulse.db");
         let writer = open(&path)?;
         writer.execute_batch(SCHEMA)?;
+        migrate_idempotency_key(&writer)?;
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
@@ -181,10 +210,10 @@ impl EventStore for SqliteStore {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events
-                 (website_id, id, time_ms, kind, pathname, visitor_id, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (website_id, id, time_ms, kind, pathname, visitor_id, data, client_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for EncodedEvent { event: e, json } in events {
+            for EncodedEvent { event: e, json, client_id } in events {
                 let n = stmt.execute(params![
                     e.website_id,
                     e.id.to_string(),
@@ -192,7 +221,8 @@ impl EventStore for SqliteStore {
                     e.kind,
                     e.pathname,
                     e.visitor_id,
-                    json
+                    json,
+                    client_id
                 ])?;
                 out.push(if n == 1 {
                     Appended::Stored(tx.last_insert_rowid() as Seq)
@@ -429,5 +459,61 @@ impl AccountStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Event;
+
+    fn encoded(site: &str, path: &str) -> EncodedEvent {
+        let mut e = Event::test_pageview(path, "v", Utc::now());
+        e.website_id = site.into();
+        EncodedEvent::new(e).unwrap()
+    }
+
+    async fn outcomes(store: &SqliteStore, batch: &[EncodedEvent]) -> Vec<bool> {
+        let out = store.append(batch).await.unwrap();
+        out.into_iter().map(|a| matches!(a, Appended::Stored(_))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_client_id_is_stored_once_and_server_ids_skip_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let client = encoded("w", "/a");
+        assert_eq!(outcomes(&store, &[client.clone(), client.clone()]).await, [true, false]);
+        assert_eq!(outcomes(&store, &[client]).await, [false], "and in a later batch");
+        let server = encoded("w", "/b").server_made();
+        assert_eq!(outcomes(&store, &[server]).await, [true]);
+        let plan: String = store
+            .writer
+            .lock()
+            .unwrap()
+            .query_row("SELECT group_concat(name) FROM pragma_index_list('events')", [], |r| r.get(0))
+            .unwrap();
+        assert!(plan.contains("events_client_id") && !plan.contains("autoindex"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_before_keeps_checking_every_id() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("pulse.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE events (seq INTEGER PRIMARY KEY, website_id TEXT NOT NULL, id TEXT NOT NULL,
+                 time_ms INTEGER NOT NULL, kind TEXT NOT NULL, pathname TEXT NOT NULL, visitor_id TEXT NOT NULL,
+                 data TEXT NOT NULL, UNIQUE (website_id, id));",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let client = encoded("w", "/a");
+        assert_eq!(outcomes(&store, &[client.clone(), client]).await, [true, false]);
+        drop(store);
+        // opening again is a no-op
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.newest("w", 10, None).await.unwrap().events.len(), 1);
     }
 }
