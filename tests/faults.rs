@@ -191,7 +191,7 @@ async fn shutdown_with_events_queued_acknowledges_only_what_it_stored() {
 /// An `EventStore` whose appends can be made to fail or to panic.
 struct Faulty {
     inner: SqliteStore,
-    /// 0 works, 1 returns an error, 2 panics.
+    /// 0 works, 1 append returns an error, 2 append panics, 3 history reads panic.
     mode: Arc<AtomicU8>,
 }
 
@@ -218,6 +218,9 @@ impl EventStore for Faulty {
         self.inner.range(w, from, to, limit, before).await
     }
     async fn since(&self, w: Option<&str>, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+        if self.mode.load(Ordering::SeqCst) == 3 {
+            panic!("injected read crash");
+        }
         self.inner.since(w, since).await
     }
     async fn last_seq_before(&self, w: &str, before: chrono::DateTime<chrono::Utc>) -> Result<Seq, StoreError> {
@@ -283,6 +286,22 @@ async fn a_crashed_writer_stops_the_server_as_failed_instead_of_refusing_forever
     let outcome = tokio::time::timeout(WAIT, server.wait()).await.expect("the server stops by itself");
     let err = outcome.expect_err("stopped as failed, so `pulse serve` exits non-zero");
     assert!(err.to_string().contains("writer"), "{err}");
+}
+
+#[tokio::test]
+async fn a_crashed_publisher_answers_its_stored_batch_and_stops_the_server_as_failed() {
+    let (ctx, mode) = faulty_server().await;
+    mode.store(3, Ordering::SeqCst); // the publisher crashes building the website's live topic
+    let (status, body) =
+        ctx.track_raw(json!({"website_id": ctx.site, "url": "https://example.com/stored", "visitor_id": "v"})).await;
+    assert_eq!(status, 202, "the event was stored, so it is acknowledged: {body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let Ctx { server, dir, site, .. } = ctx;
+    let outcome = tokio::time::timeout(WAIT, server.wait()).await.expect("the server stops by itself");
+    let err = outcome.expect_err("stopped as failed");
+    assert!(err.to_string().contains("publisher"), "{err}");
+    let stored = SqliteStore::open(dir.path()).unwrap().newest(&site, 10, None).await.unwrap();
+    assert!(stored.events.iter().any(|e| e.event.id.to_string() == id));
 }
 
 /// Opens a WebSocket and returns it with its first message (the refusal, when refused).

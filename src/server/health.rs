@@ -3,13 +3,19 @@
 //! health handler; a leaf module, so `state.rs` holds it without importing any handler.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a refused batch keeps `/health` red without a newer one. A load balancer that
+/// takes the instance out on `503` sends no more events, so no batch could clear it; after
+/// this the instance is offered traffic again, and a store still failing turns it red again.
+const FAILING_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct WritePath {
     /// Why the writer or publisher stopped, once it has (the process is then exiting).
     stopped: Mutex<Option<String>>,
-    /// The store's error for the last batch, cleared by the next batch it stores.
-    failing: Mutex<Option<String>>,
+    /// The store's error for the last batch and when, cleared by the next batch it stores.
+    failing: Mutex<Option<(String, Instant)>>,
 }
 
 impl WritePath {
@@ -18,7 +24,7 @@ impl WritePath {
     }
 
     pub fn batch_failed(&self, error: impl Into<String>) {
-        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.into());
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some((error.into(), Instant::now()));
     }
 
     pub fn batch_stored(&self) {
@@ -34,7 +40,9 @@ impl WritePath {
         if let Some(r) = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             return Err(format!("write path stopped: {r}"));
         }
-        if let Some(e) = self.failing.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some((e, at)) = self.failing.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < FAILING_FOR
+        {
             return Err(format!("the store refused the last batch: {e}"));
         }
         Ok(())

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -99,18 +100,26 @@ async fn write_loop(
     mut rx: mpsc::Receiver<WriteRequest>,
     mut shutdown: watch::Receiver<bool>,
     committed_tx: mpsc::Sender<Committed>,
-    publisher: JoinHandle<()>,
+    mut publisher: JoinHandle<Option<String>>,
 ) -> Option<String> {
     let max = cfg.batch_max.max(1);
     let linger = Duration::from_millis(cfg.batch_linger_ms);
     let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
     let mut closing = false;
     let mut failure = None;
+    let mut publisher_done = false;
     loop {
         let n = if closing {
             rx.recv_many(&mut buf, max).await
         } else {
             tokio::select! {
+                // the publisher ended while the writer runs: it failed (noticed now, not at
+                // the next event)
+                ended = &mut publisher => {
+                    publisher_done = true;
+                    failure = Some(publisher_failure(ended));
+                    break;
+                }
                 n = rx.recv_many(&mut buf, max) => n,
                 _ = shutdown.wait_for(|s| *s) => {
                     // stop taking new events; what is queued is still written below
@@ -134,7 +143,10 @@ async fn write_loop(
         }
         // draining keeps `buf`'s capacity for the next batch
         let committed = commit(&store, &metrics, &health, buf.drain(..)).await;
-        if committed_tx.send(committed).await.is_err() {
+        if let Err(mpsc::error::SendError(committed)) = committed_tx.send(committed).await {
+            // stored, so acknowledged (not broadcast: the publisher is gone)
+            let (_, acks) = split(committed);
+            acknowledge(&metrics, acks);
             failure = Some("the publisher stopped".to_string());
             break;
         }
@@ -143,8 +155,11 @@ async fn write_loop(
     // that was not stored
     rx.close();
     drop(committed_tx);
-    if let Err(e) = publisher.await {
-        failure = Some(format!("the publisher failed: {e}"));
+    if !publisher_done {
+        let ended = publisher.await;
+        if failure.is_none() && !matches!(ended, Ok(None)) {
+            failure = Some(publisher_failure(ended));
+        }
     }
     match &failure {
         None => tracing::info!("writer flushed and stopped"),
@@ -184,37 +199,77 @@ fn unique_websites(batch: &[(crate::server::store::Seq, EncodedEvent)]) -> Vec<&
     sites
 }
 
-async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) {
-    while let Some(Committed { events, waiters, outcome }) = rx.recv().await {
-        match outcome {
-            Ok(outcomes) => {
-                let mut stored = Vec::with_capacity(events.len());
-                let mut acks = Vec::with_capacity(events.len());
-                for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
-                    if let Appended::Stored(seq) = o {
-                        stored.push((seq, e));
-                    }
-                    acks.push((w.ack, w.received, o));
+fn publisher_failure(ended: Result<Option<String>, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(Some(reason)) => reason,
+        Ok(None) => "the publisher stopped".to_string(),
+        Err(e) => format!("the publisher failed: {e}"),
+    }
+}
+
+/// What a committed batch's requests are answered once it is published.
+enum Acks {
+    Stored(Vec<(oneshot::Sender<WriteAck>, Instant, Appended)>),
+    Failed(Vec<Waiter>, String),
+}
+
+/// Splits a committed batch into the events to publish and the answers to send after.
+fn split(Committed { events, waiters, outcome }: Committed) -> (Vec<(crate::server::store::Seq, EncodedEvent)>, Acks) {
+    match outcome {
+        Ok(outcomes) => {
+            let mut stored = Vec::with_capacity(events.len());
+            let mut acks = Vec::with_capacity(events.len());
+            for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
+                if let Appended::Stored(seq) = o {
+                    stored.push((seq, e));
                 }
-                // a website's first event after idle: build its topic from the store first
-                hub.prepare(unique_websites(&stored)).await;
-                hub.publish(stored);
-                for (ack, received, o) in acks {
-                    metrics.ingest(match o {
-                        Appended::Stored(_) => "stored",
-                        Appended::Duplicate => "duplicate",
-                    });
-                    metrics.publish_latency(received.elapsed().as_secs_f64());
-                    // the request may have gone away; the event is stored either way
-                    let _ = ack.send(Ok(o));
-                }
+                acks.push((w.ack, w.received, o));
             }
-            Err(e) => {
-                for w in waiters {
-                    metrics.ingest("store_error");
-                    let _ = w.ack.send(Err(e.clone()));
-                }
+            (stored, Acks::Stored(acks))
+        }
+        Err(e) => (Vec::new(), Acks::Failed(waiters, e)),
+    }
+}
+
+fn acknowledge(metrics: &Metrics, acks: Acks) {
+    match acks {
+        Acks::Stored(acks) => {
+            for (ack, received, o) in acks {
+                metrics.ingest(match o {
+                    Appended::Stored(_) => "stored",
+                    Appended::Duplicate => "duplicate",
+                });
+                metrics.publish_latency(received.elapsed().as_secs_f64());
+                // the request may have gone away; the event is stored either way
+                let _ = ack.send(Ok(o));
+            }
+        }
+        Acks::Failed(waiters, e) => {
+            for w in waiters {
+                metrics.ingest("store_error");
+                let _ = w.ack.send(Err(e.clone()));
             }
         }
     }
+}
+
+/// Publishes each committed batch, then answers its requests. Returns why it stopped, if it
+/// failed: a panic while publishing still answers that batch (its events are stored), then
+/// stops the publisher so the writer reports the failure.
+async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) -> Option<String> {
+    while let Some(committed) = rx.recv().await {
+        let (stored, acks) = split(committed);
+        let published = std::panic::AssertUnwindSafe(async {
+            // a website's first event after idle: build its topic from the store first
+            hub.prepare(unique_websites(&stored)).await;
+            hub.publish(stored);
+        })
+        .catch_unwind()
+        .await;
+        acknowledge(&metrics, acks);
+        if published.is_err() {
+            return Some("the publisher panicked while publishing a batch".to_string());
+        }
+    }
+    None
 }

@@ -25,6 +25,8 @@ use crate::model::{Cursor, LiveMessage};
 use crate::server::config::LiveConfig;
 use crate::server::store::{EncodedEvent, EventStore, Seq, StoreError, StoredEvent};
 use topic::{SubEntry, Topic, TopicSource};
+/// Longest `prepare` waits for a cold website's history before publishing without it.
+const PREPARE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often `tick` should run.
 pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -101,6 +103,9 @@ pub struct Hub {
 struct Shared {
     topics: Mutex<HashMap<String, Arc<Mutex<Topic>>>>,
     next_sub: AtomicU64,
+    /// Between `prepare` and the end of `publish`: the idle sweep then keeps every topic, so
+    /// a topic `prepare` found cannot vanish before `publish` uses it. Set under the map lock.
+    publishing: AtomicBool,
     cfg: LiveConfig,
     /// Every topic is built from the store's history (rebuild, first subscribe, first publish).
     store: Arc<dyn EventStore>,
@@ -126,6 +131,7 @@ impl Hub {
             shared: Arc::new(Shared {
                 topics: Mutex::new(HashMap::new()),
                 next_sub: AtomicU64::new(1),
+                publishing: AtomicBool::new(false),
                 cfg,
                 store,
             }),
@@ -199,11 +205,19 @@ impl Hub {
     /// subscriber or a restart would have built. A store failure is logged; `publish` then
     /// starts the topic from the batch alone.
     pub async fn prepare<'a>(&self, websites: impl IntoIterator<Item = &'a str>) {
+        {
+            let _topics = lock(&self.shared.topics);
+            self.shared.publishing.store(true, Ordering::SeqCst);
+        }
         for site in websites {
-            if self.topic(site).is_none()
-                && let Err(e) = self.load(site).await
-            {
-                tracing::warn!(error = %e, website_id = site, "cannot load a website's live history; starting from new events");
+            if self.topic(site).is_some() {
+                continue;
+            }
+            // bounded: live delivery of every website waits behind this read
+            match tokio::time::timeout(PREPARE_TIMEOUT, self.load(site)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, website_id = site, "cannot load a website's live history; starting from new events"),
+                Err(_) => tracing::warn!(website_id = site, "loading a website's live history timed out; starting from new events"),
             }
         }
     }
@@ -306,6 +320,7 @@ impl Hub {
         for topic in touched {
             lock(&topic).stats_after_events(now);
         }
+        self.shared.publishing.store(false, Ordering::SeqCst);
     }
 
     /// Every `TICK` (250 ms): expire visitors and minutes, push `stats` where they changed, and drop
@@ -324,6 +339,9 @@ impl Hub {
         }
         if !idle.is_empty() {
             let mut topics = lock(&self.shared.topics);
+            if self.shared.publishing.load(Ordering::SeqCst) {
+                return; // a batch is between `prepare` and `publish`: sweep on a later tick
+            }
             for site in idle {
                 // under both locks: a publish or subscribe holding the topic sees `dead` and
                 // looks again instead of using an orphan

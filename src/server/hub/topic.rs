@@ -86,7 +86,13 @@ impl Topic {
             .collect();
         topic.state.seed_recent(seed);
         for StoredEvent { seq, event } in src.window {
-            topic.apply(seq, event, None, now_ms);
+            if seq <= src.floor {
+                // inside the window by time but not after the floor by sequence (a request's
+                // time and its commit order can differ at the edge): counted, not replayable
+                topic.state.apply(event);
+            } else {
+                topic.apply(seq, event, None, now_ms);
+            }
         }
         topic.state.expire(now_ms);
         // what a snapshot shows now; no `stats` pushed yet, so the first event's go out at once

@@ -41,7 +41,9 @@ fn websites_of(uri: &Uri) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    sites.dedup();
+    // each website once, in the order given (a repeat would replay it twice)
+    let mut seen = std::collections::HashSet::new();
+    sites.retain(|s| seen.insert(s.clone()));
     sites
 }
 
