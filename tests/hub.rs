@@ -173,3 +173,36 @@ async fn a_batch_committed_while_the_topic_was_loading_is_applied_once() {
     hub.publish(vec![(4, enc(ev(4)))]);
     assert_eq!(seqs(&mut rx).first(), Some(&("event".to_string(), 4)));
 }
+
+/// The idle sweep never removes a topic between `prepare` (which found it) and `publish`
+/// (which uses it): otherwise the event would go into an orphan, or into a topic built
+/// without the website's history.
+#[tokio::test]
+async fn the_idle_sweep_waits_while_a_batch_is_between_prepare_and_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    let mut old = ev(1);
+    old.time = chrono::Utc::now() - chrono::Duration::minutes(45);
+    hub.prepare(["w"]).await;
+    hub.publish(vec![(1, enc(old))]);
+    assert_eq!(hub.counts().0, 1);
+
+    // the next batch's `prepare` finds the (now idle) topic; a tick comes before `publish`
+    hub.prepare(["w"]).await;
+    hub.tick();
+    assert_eq!(hub.counts().0, 1, "swept between prepare and publish");
+    hub.publish(vec![(2, enc(ev(2)))]);
+    match hub.snapshot("w").await.unwrap() {
+        LiveMessage::Snapshot { recent, .. } => assert_eq!(recent.len(), 2, "the new event joined the website's history"),
+        other => panic!("{other:?}"),
+    }
+    // with no batch in between, an idle topic is swept as before
+    let mut idle = ev(3);
+    idle.time = chrono::Utc::now() - chrono::Duration::minutes(45);
+    let dir2 = tempfile::tempdir().unwrap();
+    let hub2 = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir2.path()).unwrap()));
+    hub2.prepare(["w"]).await;
+    hub2.publish(vec![(1, enc(idle))]);
+    hub2.tick();
+    assert_eq!(hub2.counts().0, 0, "an idle topic nobody watches is dropped");
+}
