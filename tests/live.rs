@@ -229,3 +229,29 @@ async fn admin_broadcast_reaches_watchers_and_close_ends_streams() {
     assert_eq!(r.status(), 200);
     assert!(matches!(ws.next_significant().await, LiveMessage::Error { code: ErrorCode::Closed, .. }));
 }
+
+#[tokio::test]
+async fn stats_carry_the_live_breakdowns_of_the_contract() {
+    let ctx = setup().await;
+    let (status, _) = ctx
+        .track_raw(json!({"website_id": ctx.site, "url": "https://example.com/a", "visitor_id": "v1",
+            "referrer": "https://news.ycombinator.com/item?id=1"}))
+        .await;
+    assert_eq!(status, 202);
+    ctx.track("/b", "v2").await;
+    let (status, _) =
+        ctx.track_raw(json!({"website_id": ctx.site, "type": "signup", "url": "https://example.com/b", "visitor_id": "v2"})).await;
+    assert_eq!(status, 202);
+    let (_ws, first) = ctx.watch().await;
+    let LiveMessage::Snapshot { stats, .. } = first else { panic!("{first:?}") };
+    let values = |rows: &[pulse::model::Breakdown]| rows.iter().map(|r| (r.value.clone(), r.visitors, r.count)).collect::<Vec<_>>();
+    assert_eq!(values(&stats.sources), [("news.ycombinator.com".to_string(), 1, 1)]);
+    assert_eq!(values(&stats.devices), [("desktop".to_string(), 2, 2)]);
+    assert_eq!(values(&stats.event_names), [("signup".to_string(), 1, 1)]);
+    assert_eq!(stats.visitors_per_minute.len(), 30);
+    // all three events fall in the last two minutes (this one, or the one before if the test
+    // straddles a minute): two distinct visitors, counted once per minute they were seen in
+    let recent: u64 = stats.visitors_per_minute[28..].iter().sum();
+    assert!((2..=3).contains(&recent), "{:?}", stats.visitors_per_minute);
+    assert_eq!(stats.visitors_per_minute[..28].iter().sum::<u64>(), 0);
+}

@@ -15,7 +15,7 @@ mod website;
 pub use cursor::{Cursor, CursorError, StreamCursor};
 pub use event::{Device, Event, PropValue, Props};
 pub use live::{ClientCommand, ErrorCode, LiveMessage};
-pub use stats::{ActivePage, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
+pub use stats::{ActivePage, Breakdown, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 pub use time::rfc3339_millis;
 pub use track::{TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
 pub use website::{ApiError, LiveStats, LoginResponse, TransportCounts, Website};

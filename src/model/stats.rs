@@ -16,6 +16,28 @@ pub struct Stats {
     pub pageviews_last_30m: u64,
     /// Pageviews per minute for the last 30 minutes, oldest first.
     pub per_minute: Vec<u64>,
+    /// Distinct visitors per minute for the last 30 minutes, oldest first.
+    #[serde(default)]
+    pub visitors_per_minute: Vec<u64>,
+    /// Live breakdowns of the 30-minute window, largest first, at most 10 each: pageviews by
+    /// source, country and device, and custom events by name.
+    #[serde(default)]
+    pub sources: Vec<Breakdown>,
+    #[serde(default)]
+    pub countries: Vec<Breakdown>,
+    #[serde(default)]
+    pub devices: Vec<Breakdown>,
+    #[serde(default)]
+    pub event_names: Vec<Breakdown>,
+}
+
+/// One value of a breakdown: distinct visitors and how many pageviews (or, for event names,
+/// events) it had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub value: String,
+    pub visitors: u64,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

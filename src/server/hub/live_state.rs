@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::breakdowns::Breakdowns;
 use crate::model::{ActivePage, Event, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 
 const MINUTE_MS: i64 = 60_000;
@@ -25,6 +26,8 @@ pub struct LiveState {
     pages: HashMap<String, u64>,
     /// `(minute index, pageviews)`, ascending, covering at most the last 30 minutes.
     minutes: VecDeque<(i64, u64)>,
+    /// Visitors per minute and the source/country/device/event-name breakdowns.
+    breakdowns: Breakdowns,
     /// Newest first.
     recent: VecDeque<Event>,
     recent_cap: usize,
@@ -37,6 +40,7 @@ impl LiveState {
             expiry: VecDeque::new(),
             pages: HashMap::new(),
             minutes: VecDeque::new(),
+            breakdowns: Breakdowns::default(),
             recent: VecDeque::with_capacity(recent_cap),
             recent_cap,
         }
@@ -55,6 +59,7 @@ impl LiveState {
     /// Takes the event: it ends up in the feed without a copy.
     pub fn apply(&mut self, e: Event) {
         let t = e.time.timestamp_millis();
+        self.breakdowns.apply(t.div_euclid(MINUTE_MS), &e);
         if e.is_pageview() {
             let m = t.div_euclid(MINUTE_MS);
             match self.minutes.iter_mut().rev().find(|(mm, _)| *mm <= m) {
@@ -112,6 +117,7 @@ impl LiveState {
             self.minutes.pop_front();
             changed = true;
         }
+        changed |= self.breakdowns.expire(oldest_minute);
         changed
     }
 
@@ -128,12 +134,15 @@ impl LiveState {
             self.pages.iter().map(|(p, n)| ActivePage { path: p.clone(), visitors: *n }).collect();
         active_pages.sort_by(|a, b| b.visitors.cmp(&a.visitors).then_with(|| a.path.cmp(&b.path)));
         active_pages.truncate(MAX_ACTIVE_PAGES);
-        Stats {
+        let mut stats = Stats {
             current_visitors: self.visitors.len() as u64,
             active_pages,
             pageviews_last_30m: per_minute.iter().sum(),
             per_minute,
-        }
+            ..Stats::default()
+        };
+        self.breakdowns.fill(now_minute, PER_MINUTE_BUCKETS, &mut stats);
+        stats
     }
 
     pub fn recent(&self) -> Vec<Event> {
@@ -142,7 +151,7 @@ impl LiveState {
 
     /// Nothing left to show live: the topic may be dropped once nobody watches it.
     pub fn is_idle(&self) -> bool {
-        self.visitors.is_empty() && self.minutes.is_empty()
+        self.visitors.is_empty() && self.minutes.is_empty() && self.breakdowns.is_empty()
     }
 }
 

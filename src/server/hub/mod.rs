@@ -6,6 +6,7 @@
 //! Publishers never wait on a client: a full connection queue marks that subscription lagged,
 //! and the connection answers it with `gap` + a fresh `snapshot`.
 
+mod breakdowns;
 mod live_state;
 mod ring;
 mod topic;
