@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
-use pulse::model::{LiveMessage, Website};
+use pulse::model::LiveMessage;
 use pulse::server::store::{
     AccountStore, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, SqliteStore, StoreError, StoredEvent,
 };
@@ -64,9 +64,8 @@ async fn sse_dropped_after_any_replayed_event_resumes_after_exactly_that_event()
 #[tokio::test]
 async fn sse_over_two_websites_covers_a_website_only_once_its_snapshot_was_written() {
     let ctx = setup().await;
-    let other = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
-    ctx.server.state.accounts.create_website(&other, None).await.unwrap();
-    let q = format!("website_id={}&website_id={}", ctx.site, other.id);
+    let other = ctx.add_website().await;
+    let q = format!("website_id={}&website_id={}", ctx.site, other);
 
     // the link drops right after the first website's snapshot: the second must still come
     let mut s = Sse::new(ctx.sse(&q, None).await);
@@ -76,28 +75,15 @@ async fn sse_over_two_websites_covers_a_website_only_once_its_snapshot_was_writt
     let next = s.next_of(&["snapshot", "gap", "event"]).await;
     assert_eq!(next.event, "snapshot", "{next:?}");
     let snap: LiveMessage = serde_json::from_str(&next.data).unwrap();
-    assert_eq!(snap.website_id(), Some(other.id.as_str()), "the website whose snapshot was never written");
+    assert_eq!(snap.website_id(), Some(other.as_str()), "the website whose snapshot was never written");
     let both = next.id.expect("id covering both websites");
     drop(s);
 
     // events on both while away; the link drops after the second replayed event
-    let track_other = |path: String| {
-        let (http, base, site) = (ctx.http.clone(), ctx.base.clone(), other.id.clone());
-        async move {
-            let r = http
-                .post(format!("{base}/api/track"))
-                .header("user-agent", CHROME)
-                .json(&json!({"website_id": site, "url": format!("https://other.example{path}"), "visitor_id": "o"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 202);
-        }
-    };
     let mut expected = Vec::new();
     for i in 0..5 {
         ctx.track(&format!("/a{i}"), "v").await;
-        track_other(format!("/b{i}")).await;
+        ctx.track_on(&other, &format!("/b{i}"), "o").await;
         expected.push(format!("/a{i}"));
         expected.push(format!("/b{i}"));
     }
@@ -304,14 +290,6 @@ async fn a_crashed_publisher_answers_its_stored_batch_and_stops_the_server_as_fa
     assert!(stored.events.iter().any(|e| e.event.id.to_string() == id));
 }
 
-/// Opens a WebSocket and returns it with its first message (the refusal, when refused).
-async fn open_and_subscribe(ctx: &Ctx) -> (Ws, LiveMessage) {
-    let mut ws = ctx.ws().await;
-    ws.subscribe(&ctx.site, None).await;
-    let first = ws.next().await;
-    (ws, first)
-}
-
 #[tokio::test]
 async fn a_vanished_websocket_peer_frees_its_connection_slot() {
     let ctx = setup_with(|c| {
@@ -320,16 +298,16 @@ async fn a_vanished_websocket_peer_frees_its_connection_slot() {
     })
     .await;
     // this client subscribes, then never reads again: it answers no ping, like a closed laptop
-    let (silent, first) = open_and_subscribe(&ctx).await;
+    let (silent, first) = ctx.watch().await;
     assert!(matches!(first, LiveMessage::Snapshot { .. }), "{first:?}");
-    let (_, refused) = open_and_subscribe(&ctx).await;
+    let (_, refused) = ctx.watch().await;
     assert!(
         matches!(refused, LiveMessage::Error { code: pulse::model::ErrorCode::TooManyConnections, .. }),
         "the slot is taken while the peer may be alive: {refused:?}"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_ws, first) = open_and_subscribe(&ctx).await;
+        let (_ws, first) = ctx.watch().await;
         if matches!(first, LiveMessage::Snapshot { .. }) {
             break;
         }

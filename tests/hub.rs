@@ -183,15 +183,17 @@ async fn the_idle_sweep_waits_while_a_batch_is_between_prepare_and_publish() {
     let hub = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir.path()).unwrap()));
     let mut old = ev(1);
     old.time = chrono::Utc::now() - chrono::Duration::minutes(45);
-    hub.prepare(["w"]).await;
-    hub.publish(vec![(1, enc(old))]);
+    let batch = vec![(1, enc(old))];
+    hub.prepare(&batch).await;
+    hub.publish(batch);
     assert_eq!(hub.counts().0, 1);
 
     // the next batch's `prepare` finds the (now idle) topic; a tick comes before `publish`
-    hub.prepare(["w"]).await;
+    let batch = vec![(2, enc(ev(2)))];
+    hub.prepare(&batch).await;
     hub.tick();
     assert_eq!(hub.counts().0, 1, "swept between prepare and publish");
-    hub.publish(vec![(2, enc(ev(2)))]);
+    hub.publish(batch);
     match hub.snapshot("w").await.unwrap() {
         LiveMessage::Snapshot { recent, .. } => assert_eq!(recent.len(), 2, "the new event joined the website's history"),
         other => panic!("{other:?}"),
@@ -201,8 +203,9 @@ async fn the_idle_sweep_waits_while_a_batch_is_between_prepare_and_publish() {
     idle.time = chrono::Utc::now() - chrono::Duration::minutes(45);
     let dir2 = tempfile::tempdir().unwrap();
     let hub2 = Hub::new(LiveConfig::default(), Arc::new(SqliteStore::open(dir2.path()).unwrap()));
-    hub2.prepare(["w"]).await;
-    hub2.publish(vec![(1, enc(idle))]);
+    let batch = vec![(1, enc(idle))];
+    hub2.prepare(&batch).await;
+    hub2.publish(batch);
     hub2.tick();
     assert_eq!(hub2.counts().0, 0, "an idle topic nobody watches is dropped");
 }

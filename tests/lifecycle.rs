@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use futures::StreamExt;
-use pulse::model::{LiveMessage, Website};
+use pulse::model::LiveMessage;
 use pulse::server::store::{EventStore, SqliteStore};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -34,23 +34,15 @@ async fn shutdown_flushes_acknowledged_events_and_closes_live_sockets_as_going_a
 #[tokio::test]
 async fn one_sse_stream_over_two_websites_resumes_both_exactly() {
     let ctx = setup().await;
-    let other = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
-    ctx.server.state.accounts.create_website(&other, None).await.unwrap();
-    let query = format!("website_id={}&website_id={}", ctx.site, other.id);
+    let other = ctx.add_website().await;
+    let query = format!("website_id={}&website_id={}", ctx.site, other);
     let mut s = Sse::new(ctx.sse(&query, None).await);
     s.next_of(&["snapshot"]).await;
     let second = s.next_of(&["snapshot"]).await;
     let id = second.id.expect("id covering both websites");
 
-    let track_other = |path: &str| {
-        ctx.http
-            .post(format!("{}/api/track", ctx.base))
-            .header("user-agent", CHROME)
-            .json(&json!({"website_id": other.id, "url": format!("https://other.example{path}")}))
-            .send()
-    };
     ctx.track("/a1", "v").await;
-    assert_eq!(track_other("/b1").await.unwrap().status(), 202);
+    ctx.track_on(&other, "/b1", "o").await;
     let mut last = id;
     for _ in 0..2 {
         last = s.next_of(&["event"]).await.id.unwrap();
@@ -58,7 +50,7 @@ async fn one_sse_stream_over_two_websites_resumes_both_exactly() {
     drop(s);
 
     ctx.track("/a2", "v").await;
-    assert_eq!(track_other("/b2").await.unwrap().status(), 202);
+    ctx.track_on(&other, "/b2", "o").await;
     let mut s = Sse::new(ctx.sse(&query, Some(&last)).await);
     let mut paths = Vec::new();
     for _ in 0..2 {

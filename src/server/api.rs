@@ -21,6 +21,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let unavailable = |error: &str, message: String| {
         (StatusCode::SERVICE_UNAVAILABLE, Json(crate::model::ApiError { error: error.into(), message })).into_response()
     };
+    if let Some(reason) = state.shutdown.failure() {
+        return unavailable("write_path_unavailable", format!("write path stopped: {reason}"));
+    }
     if let Err(reason) = state.write_path.check() {
         return unavailable("write_path_unavailable", reason);
     }

@@ -1,6 +1,7 @@
-//! The write path's health, as `/health` reports it: whether the writer and the publisher are
-//! running, and whether the store accepted the last batch. Written by the writer, read by the
-//! health handler; a leaf module, so `state.rs` holds it without importing any handler.
+//! The write path's health, as `/health` reports it: whether the store accepted the last batch.
+//! (A writer or publisher that stopped shuts the server down as failed; `/health` reads that
+//! from `Shutdown::failure`.) Written by the writer, read by the health handler; a leaf module,
+//! so `state.rs` holds it without importing any handler.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,17 +13,11 @@ const FAILING_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct WritePath {
-    /// Why the writer or publisher stopped, once it has (the process is then exiting).
-    stopped: Mutex<Option<String>>,
     /// The store's error for the last batch and when, cleared by the next batch it stores.
     failing: Mutex<Option<(String, Instant)>>,
 }
 
 impl WritePath {
-    pub fn stopped(&self, reason: impl Into<String>) {
-        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.into());
-    }
-
     pub fn batch_failed(&self, error: impl Into<String>) {
         *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some((error.into(), Instant::now()));
     }
@@ -37,9 +32,6 @@ impl WritePath {
 
     /// `Err(reason)` when ingest cannot store events now.
     pub fn check(&self) -> Result<(), String> {
-        if let Some(r) = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            return Err(format!("write path stopped: {r}"));
-        }
         if let Some((e, at)) = self.failing.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
             && at.elapsed() < FAILING_FOR
         {

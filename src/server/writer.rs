@@ -68,7 +68,7 @@ pub fn spawn(
     let (committed_tx, committed_rx) = mpsc::channel::<Committed>(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
     let (stopped_tx, stopped_rx) = oneshot::channel::<Option<String>>();
-    let writer = write_loop(cfg, store, metrics, health.clone(), rx, shutdown.subscribe(), committed_tx, publisher);
+    let writer = write_loop(cfg, store, metrics, health, rx, shutdown.subscribe(), committed_tx, publisher);
     // Its own thread and runtime: the next commit starts as soon as the last one is done,
     // without waiting for a turn on workers busy with requests.
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
@@ -83,7 +83,6 @@ pub fn spawn(
             Err(_) => Some("the writer thread panicked".to_string()),
         };
         if let Some(reason) = failure {
-            health.stopped(reason.clone());
             shutdown.fail(reason);
         }
     }))
@@ -188,17 +187,6 @@ async fn commit(
     Committed { events, waiters, outcome }
 }
 
-/// The websites of a batch, each once, in order of first appearance (batches are small).
-fn unique_websites(batch: &[(crate::server::store::Seq, EncodedEvent)]) -> Vec<&str> {
-    let mut sites: Vec<&str> = Vec::new();
-    for (_, e) in batch {
-        if !sites.contains(&e.event.website_id.as_str()) {
-            sites.push(&e.event.website_id);
-        }
-    }
-    sites
-}
-
 fn publisher_failure(ended: Result<Option<String>, tokio::task::JoinError>) -> String {
     match ended {
         Ok(Some(reason)) => reason,
@@ -261,7 +249,7 @@ async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committ
         let (stored, acks) = split(committed);
         let published = std::panic::AssertUnwindSafe(async {
             // a website's first event after idle: build its topic from the store first
-            hub.prepare(unique_websites(&stored)).await;
+            hub.prepare(&stored).await;
             hub.publish(stored);
         })
         .catch_unwind()

@@ -102,10 +102,22 @@ impl Ctx {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A second website (owned by nobody; the admin sees every website). Returns its id.
+    pub async fn add_website(&self) -> String {
+        let site = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
+        self.server.state.accounts.create_website(&site, None).await.unwrap();
+        site.id
+    }
+
     /// Tracks a pageview of `path` by `visitor`; asserts 202.
     pub async fn track(&self, path: &str, visitor: &str) -> String {
+        self.track_on(&self.site, path, visitor).await
+    }
+
+    /// Tracks a pageview on another website of this server; asserts 202.
+    pub async fn track_on(&self, site: &str, path: &str, visitor: &str) -> String {
         let (status, body) = self
-            .track_raw(json!({"website_id": self.site, "url": format!("https://example.com{path}"), "visitor_id": visitor}))
+            .track_raw(json!({"website_id": site, "url": format!("https://example.com{path}"), "visitor_id": visitor}))
             .await;
         assert_eq!(status, 202, "{body}");
         body["id"].as_str().unwrap().to_string()

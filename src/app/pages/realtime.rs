@@ -48,7 +48,8 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
         if status.link.get() == LinkState::Unauthorized
             && let Some(w) = web_sys::window()
         {
-            let _ = w.location().set_href(&format!("/login?next={}", url_encode(&login_next)));
+            let next = String::from(js_sys::encode_uri_component(&login_next));
+            let _ = w.location().set_href(&format!("/login?next={next}"));
         }
     });
     #[cfg(not(feature = "hydrate"))]
@@ -70,15 +71,4 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
             <Toasts rt/>
         </div>
     }
-}
-
-/// Percent-encodes a path for a query value (paths here are ASCII ids and slashes).
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-fn url_encode(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::breakdowns::Breakdowns;
+use super::minutes::Minutes;
 use crate::model::{ActivePage, Event, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 
 const MINUTE_MS: i64 = 60_000;
@@ -24,10 +24,8 @@ pub struct LiveState {
     expiry: VecDeque<(i64, String)>,
     /// Current visitors per latest page.
     pages: HashMap<String, u64>,
-    /// `(minute index, pageviews)`, ascending, covering at most the last 30 minutes.
-    minutes: VecDeque<(i64, u64)>,
-    /// Visitors per minute and the source/country/device/event-name breakdowns.
-    breakdowns: Breakdowns,
+    /// Pageviews and visitors per minute and the live breakdowns, for the last 30 minutes.
+    minutes: Minutes,
     /// Newest first.
     recent: VecDeque<Event>,
     recent_cap: usize,
@@ -39,8 +37,7 @@ impl LiveState {
             visitors: HashMap::new(),
             expiry: VecDeque::new(),
             pages: HashMap::new(),
-            minutes: VecDeque::new(),
-            breakdowns: Breakdowns::default(),
+            minutes: Minutes::default(),
             recent: VecDeque::with_capacity(recent_cap),
             recent_cap,
         }
@@ -59,17 +56,7 @@ impl LiveState {
     /// Takes the event: it ends up in the feed without a copy.
     pub fn apply(&mut self, e: Event) {
         let t = e.time.timestamp_millis();
-        self.breakdowns.apply(t.div_euclid(MINUTE_MS), &e);
-        if e.is_pageview() {
-            let m = t.div_euclid(MINUTE_MS);
-            match self.minutes.iter_mut().rev().find(|(mm, _)| *mm <= m) {
-                Some((mm, n)) if *mm == m => *n += 1,
-                _ => {
-                    let at = self.minutes.partition_point(|(mm, _)| *mm < m);
-                    self.minutes.insert(at, (m, 1));
-                }
-            }
-        }
+        self.minutes.apply(t.div_euclid(MINUTE_MS), &e);
 
         match self.visitors.get_mut(&e.visitor_id) {
             Some(v) if v.last_ms > t => {} // an older event arriving late changes nothing
@@ -113,35 +100,17 @@ impl LiveState {
             }
         }
         let oldest_minute = now_ms.div_euclid(MINUTE_MS) - (PER_MINUTE_BUCKETS as i64 - 1);
-        while self.minutes.front().is_some_and(|(m, _)| *m < oldest_minute) {
-            self.minutes.pop_front();
-            changed = true;
-        }
-        changed |= self.breakdowns.expire(oldest_minute);
+        changed |= self.minutes.expire(oldest_minute);
         changed
     }
 
     pub fn stats(&self, now_ms: i64) -> Stats {
-        let now_minute = now_ms.div_euclid(MINUTE_MS);
-        let first = now_minute - (PER_MINUTE_BUCKETS as i64 - 1);
-        let mut per_minute = vec![0u64; PER_MINUTE_BUCKETS];
-        for (m, n) in &self.minutes {
-            if (first..=now_minute).contains(m) {
-                per_minute[(m - first) as usize] += n;
-            }
-        }
         let mut active_pages: Vec<ActivePage> =
             self.pages.iter().map(|(p, n)| ActivePage { path: p.clone(), visitors: *n }).collect();
         active_pages.sort_by(|a, b| b.visitors.cmp(&a.visitors).then_with(|| a.path.cmp(&b.path)));
         active_pages.truncate(MAX_ACTIVE_PAGES);
-        let mut stats = Stats {
-            current_visitors: self.visitors.len() as u64,
-            active_pages,
-            pageviews_last_30m: per_minute.iter().sum(),
-            per_minute,
-            ..Stats::default()
-        };
-        self.breakdowns.fill(now_minute, PER_MINUTE_BUCKETS, &mut stats);
+        let mut stats = Stats { current_visitors: self.visitors.len() as u64, active_pages, ..Stats::default() };
+        self.minutes.fill(now_ms.div_euclid(MINUTE_MS), PER_MINUTE_BUCKETS, &mut stats);
         stats
     }
 
@@ -151,7 +120,7 @@ impl LiveState {
 
     /// Nothing left to show live: the topic may be dropped once nobody watches it.
     pub fn is_idle(&self) -> bool {
-        self.visitors.is_empty() && self.minutes.is_empty() && self.breakdowns.is_empty()
+        self.visitors.is_empty() && self.minutes.is_empty()
     }
 }
 

@@ -6,8 +6,8 @@
 //! Publishers never wait on a client: a full connection queue marks that subscription lagged,
 //! and the connection answers it with `gap` + a fresh `snapshot`.
 
-mod breakdowns;
 mod live_state;
+mod minutes;
 mod ring;
 mod topic;
 
@@ -26,6 +26,7 @@ use crate::model::{Cursor, LiveMessage};
 use crate::server::config::LiveConfig;
 use crate::server::store::{EncodedEvent, EventStore, Seq, StoreError, StoredEvent};
 use topic::{SubEntry, Topic, TopicSource};
+
 /// Longest `prepare` waits for a cold website's history before publishing without it.
 const PREPARE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often `tick` should run.
@@ -56,15 +57,13 @@ impl Frame {
             json: json.into(),
         })
     }
-}
 
-impl Frame {
     /// The `event` message around the event's JSON as its request already encoded it (for the
     /// store): byte for byte what `Frame::encode(&LiveMessage::Event { .. })` writes (a test
     /// holds them equal), without serializing the event a second time per publish.
-    pub fn event(website_id: &Arc<str>, seq: Seq, event_json: &str) -> Arc<Frame> {
-        let site = serde_json::to_string(&**website_id).unwrap_or_else(|_| String::from("\"\""));
-        let json = format!(r#"{{"type":"event","website_id":{site},"cursor":"{seq}","event":{event_json}}}"#);
+    /// `website_json` is the website id as a JSON string (quoted, escaped), made once per topic.
+    pub fn event(website_id: &Arc<str>, website_json: &str, seq: Seq, event_json: &str) -> Arc<Frame> {
+        let json = format!(r#"{{"type":"event","website_id":{website_json},"cursor":"{seq}","event":{event_json}}}"#);
         Arc::new(Frame { website_id: website_id.clone(), seq, kind: "event", json: json.into() })
     }
 }
@@ -167,9 +166,7 @@ impl Hub {
         }
         let sites = by_site.len();
         for (site, window) in by_site {
-            let floor = self.shared.store.last_seq_before(&site, window_start).await?;
-            let newest = self.shared.store.newest(&site, self.shared.cfg.recent_events, None).await?.events;
-            let topic = self.build(&site, TopicSource { floor, window, newest });
+            let topic = self.build(&site, self.source_around(&site, window_start, window).await?);
             lock(&self.shared.topics).insert(site, Arc::new(Mutex::new(topic)));
         }
         Ok(sites)
@@ -178,9 +175,20 @@ impl Hub {
     /// What a website's topic is built from, read from the store now.
     async fn source(&self, website_id: &str) -> Result<TopicSource, StoreError> {
         let window_start = window_start();
+        let window = self.shared.store.since(Some(website_id), window_start).await?;
+        self.source_around(website_id, window_start, window).await
+    }
+
+    /// The rest of a topic's source around its window (already read): the floor before the
+    /// window and the newest events for the feed.
+    async fn source_around(
+        &self,
+        website_id: &str,
+        window_start: DateTime<Utc>,
+        window: Vec<StoredEvent>,
+    ) -> Result<TopicSource, StoreError> {
         let store = &self.shared.store;
         let floor = store.last_seq_before(website_id, window_start).await?;
-        let window = store.since(Some(website_id), window_start).await?;
         let newest = store.newest(website_id, self.shared.cfg.recent_events, None).await?.events;
         Ok(TopicSource { floor, window, newest })
     }
@@ -205,10 +213,17 @@ impl Hub {
     /// which may wait): a website's first event after idle then meets the same state a
     /// subscriber or a restart would have built. A store failure is logged; `publish` then
     /// starts the topic from the batch alone.
-    pub async fn prepare<'a>(&self, websites: impl IntoIterator<Item = &'a str>) {
+    pub async fn prepare(&self, batch: &[(Seq, EncodedEvent)]) {
         {
             let _topics = lock(&self.shared.topics);
             self.shared.publishing.store(true, Ordering::SeqCst);
+        }
+        // each website once, in order of first appearance (batches are small)
+        let mut websites: Vec<&str> = Vec::new();
+        for (_, e) in batch {
+            if !websites.contains(&e.event.website_id.as_str()) {
+                websites.push(&e.event.website_id);
+            }
         }
         for site in websites {
             if self.topic(site).is_some() {
@@ -401,7 +416,7 @@ mod tests {
         event.website_id = "site \"1\"".into();
         let encoded = EncodedEvent::new(event.clone()).unwrap();
         let site: Arc<str> = event.website_id.as_str().into();
-        let fast = Frame::event(&site, 42, &encoded.json);
+        let fast = Frame::event(&site, &serde_json::to_string(&*site).unwrap(), 42, &encoded.json);
         let msg = LiveMessage::Event { website_id: event.website_id.clone(), cursor: "42".into(), event };
         let typed = Frame::encode(&msg, 42);
         assert_eq!(fast.json.as_str(), typed.json.as_str());

@@ -37,6 +37,8 @@ pub(super) struct TopicSource {
 
 pub(super) struct Topic {
     pub website_id: Arc<str>,
+    /// The id as a JSON string, for the `event` frames built around stored JSON.
+    website_json: String,
     pub state: LiveState,
     pub ring: Ring,
     pub subs: HashMap<u64, SubEntry>,
@@ -58,6 +60,7 @@ impl Topic {
     pub fn empty(website_id: &str, floor: Seq, recent_cap: usize, policy: RingPolicy) -> Self {
         Topic {
             website_id: website_id.into(),
+            website_json: serde_json::to_string(website_id).unwrap_or_else(|_| String::from("\"\"")),
             state: LiveState::new(recent_cap),
             ring: Ring::new(floor, policy),
             subs: HashMap::new(),
@@ -120,7 +123,7 @@ impl Topic {
                 &encoded
             }
         };
-        let frame = Frame::event(&self.website_id, seq, json);
+        let frame = Frame::event(&self.website_id, &self.website_json, seq, json);
         self.state.apply(event);
         self.ring.push(time_ms, frame.clone(), now_ms);
         Some(frame)

@@ -117,7 +117,7 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
                 ev = ev.id(session.stream_cursor());
             }
             // bounded: a client that stops reading loses its stream (and slot), not the server
-            if !matches!(tokio::time::timeout(super::ws::WRITE_TIMEOUT, tx.send(Ok(ev))).await, Ok(Ok(()))) {
+            if !matches!(tokio::time::timeout(super::WRITE_TIMEOUT, tx.send(Ok(ev))).await, Ok(Ok(()))) {
                 break; // the client went away or stopped reading
             }
             sent.inc();

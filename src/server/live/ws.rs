@@ -30,7 +30,7 @@ use crate::server::state::AppState;
 
 use super::session::error_frame;
 use super::ws_upgrade::{Socket, Upgrade};
-use super::{LiveSession, Next};
+use super::{LiveSession, Next, WRITE_TIMEOUT};
 
 /// Largest client → server message; commands are tiny.
 const MAX_COMMAND_BYTES: usize = 8 * 1024;
@@ -42,8 +42,6 @@ const FRAGMENT_BYTES: usize = 4 * 1024;
 const COALESCE_BYTES: usize = 2 * 1024;
 /// Most messages written per flush.
 const COALESCE_FRAMES: u64 = 32;
-/// Longest a write (a flush of ready frames, a ping, a close) may wait for the peer.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: Upgrade) -> Response {
     let auth = auth::authenticate(&state, &headers, &uri).await;

@@ -1,7 +1,8 @@
-//! The live breakdowns of a website's 30-minute window (contract §2 `stats`): distinct
-//! visitors per minute, pageviews by source, country and device, and custom events by name,
-//! each value with its distinct visitors. Kept per minute — a bucket holds that minute's counts
-//! and visitor sets — so expiry drops whole minutes and nothing is recounted on the way out.
+//! The per-minute numbers of a website's 30-minute window (contract §2 `stats`): pageviews and
+//! distinct visitors per minute, and the live breakdowns — pageviews by source, country and
+//! device, custom events by name, each value with its distinct visitors. Kept per minute — a
+//! bucket holds that minute's counts and visitor sets — so expiry drops whole minutes and
+//! nothing is recounted on the way out.
 //! Visitors are 64-bit hashes of the visitor id (8 bytes an entry instead of the id).
 //! A missing source or country is not listed (direct visits, unknown locations).
 
@@ -23,12 +24,13 @@ enum Dim {
 
 #[derive(Default)]
 struct Minute {
+    pageviews: u64,
     visitors: HashSet<u64>,
     values: HashMap<(Dim, String), (u64, HashSet<u64>)>,
 }
 
 #[derive(Default)]
-pub struct Breakdowns {
+pub struct Minutes {
     /// `(minute index, aggregates)`, ascending.
     minutes: VecDeque<(i64, Minute)>,
 }
@@ -39,7 +41,7 @@ fn visitor_key(id: &str) -> u64 {
     h.finish()
 }
 
-impl Breakdowns {
+impl Minutes {
     pub fn apply(&mut self, minute: i64, e: &Event) {
         let at = self.minutes.partition_point(|(m, _)| *m < minute);
         if self.minutes.get(at).is_none_or(|(m, _)| *m != minute) {
@@ -54,6 +56,7 @@ impl Breakdowns {
             entry.1.insert(visitor);
         };
         if e.is_pageview() {
+            bucket.pageviews += 1;
             if let Some(s) = &e.source {
                 count(Dim::Source, s);
             }
@@ -80,14 +83,17 @@ impl Breakdowns {
         self.minutes.is_empty()
     }
 
-    /// Fills the per-minute visitors (`buckets` minutes ending at `now_minute`) and the four
-    /// breakdowns of `stats`.
+    /// Fills the per-minute pageviews and visitors (`buckets` minutes ending at `now_minute`),
+    /// their pageview total and the four breakdowns of `stats`.
     pub fn fill(&self, now_minute: i64, buckets: usize, stats: &mut Stats) {
         let first = now_minute - (buckets as i64 - 1);
-        let mut per_minute = vec![0u64; buckets];
+        let mut pageviews = vec![0u64; buckets];
+        let mut visitors_per_minute = vec![0u64; buckets];
         let mut merged: HashMap<(Dim, &str), (u64, HashSet<u64>)> = HashMap::new();
         for (m, bucket) in self.minutes.iter().filter(|(m, _)| (first..=now_minute).contains(m)) {
-            per_minute[(m - first) as usize] = bucket.visitors.len() as u64;
+            let i = (m - first) as usize;
+            pageviews[i] = bucket.pageviews;
+            visitors_per_minute[i] = bucket.visitors.len() as u64;
             for ((dim, value), (count, visitors)) in &bucket.values {
                 let entry = merged.entry((*dim, value.as_str())).or_default();
                 entry.0 += count;
@@ -104,7 +110,9 @@ impl Breakdowns {
             v.truncate(TOP);
             v
         };
-        stats.visitors_per_minute = per_minute;
+        stats.pageviews_last_30m = pageviews.iter().sum();
+        stats.per_minute = pageviews;
+        stats.visitors_per_minute = visitors_per_minute;
         stats.sources = top(Dim::Source);
         stats.countries = top(Dim::Country);
         stats.devices = top(Dim::Device);
@@ -131,7 +139,7 @@ mod tests {
 
     #[test]
     fn breakdowns_count_pageviews_and_distinct_visitors_across_minutes() {
-        let mut b = Breakdowns::default();
+        let mut b = Minutes::default();
         b.apply(10, &ev("a", "pageview", Some("google.com"), Some("DE")));
         b.apply(11, &ev("a", "pageview", Some("google.com"), Some("DE")));
         b.apply(11, &ev("b", "pageview", Some("google.com"), None));
@@ -145,6 +153,8 @@ mod tests {
         assert_eq!(s.devices, vec![row("desktop", 3, 4)]);
         assert_eq!(s.event_names, vec![row("signup", 2, 2)], "custom events only");
         assert_eq!(&s.visitors_per_minute[27..], &[1, 3, 2]);
+        assert_eq!(&s.per_minute[27..], &[1, 3, 0], "pageviews only");
+        assert_eq!(s.pageviews_last_30m, 4);
         assert_eq!(s.visitors_per_minute.len(), 30);
 
         // minute 10 leaves the window: a's first pageview no longer counts
@@ -159,7 +169,7 @@ mod tests {
 
     #[test]
     fn at_most_ten_values_largest_first() {
-        let mut b = Breakdowns::default();
+        let mut b = Minutes::default();
         for i in 0..15 {
             for v in 0..=i {
                 b.apply(0, &ev(&format!("v{v}"), "pageview", Some(&format!("s{i:02}")), None));
