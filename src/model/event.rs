@@ -29,6 +29,16 @@ pub enum Device {
 }
 
 impl Device {
+    /// The device `as_str` names, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "desktop" => Some(Device::Desktop),
+            "mobile" => Some(Device::Mobile),
+            "tablet" => Some(Device::Tablet),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Device::Desktop => "desktop",

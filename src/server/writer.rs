@@ -1,8 +1,9 @@
 //! The single writer: drains the bounded ingest queue in group commits (up to `batch_max`
 //! events, lingering `batch_linger_ms` for more) and stores each batch in one transaction.
 //! Events arrive already serialized (by their requests, in parallel), so the writer only writes.
-//! A second task takes committed batches in commit order, publishes what was stored to the hub
-//! and acknowledges every request, so the next commit never waits for the fan-out.
+//! Right after a commit the writer answers the batch's requests (`202` means stored, nothing
+//! more) and hands what was stored to a second task, which publishes batches to the hub in
+//! commit order, so neither the answers nor the next commit wait for the fan-out.
 //! The writer runs on a thread of its own (the store may block it); the publisher on the
 //! server's runtime. A full queue is refused at the door (`503 queue_full`); nothing is
 //! buffered beyond it. If the writer or publisher stops on its own, the server stops as failed
@@ -20,7 +21,7 @@ use crate::server::health::WritePath;
 use crate::server::hub::Hub;
 use crate::server::metrics::Metrics;
 use crate::server::shutdown::Shutdown;
-use crate::server::store::{Appended, EncodedEvent, EventStore};
+use crate::server::store::{Appended, EncodedEvent, EventStore, Seq};
 
 /// Outcome sent back to the waiting request: stored (or already stored), or the store failed.
 pub type WriteAck = Result<Appended, String>;
@@ -52,6 +53,10 @@ struct Committed {
     outcome: Result<Vec<Appended>, String>,
 }
 
+/// What a commit stored, in commit order, for the publisher: each event with its sequence
+/// number and its request's arrival (for the arrival → broadcast latency).
+type Stored = Vec<(Seq, EncodedEvent, Instant)>;
+
 /// Starts the writer (its own thread) and the publisher (a task). The returned task ends when
 /// both have stopped. If either stops on its own — a panic, the publisher gone — the write path
 /// is marked stopped for `/health` and the server is shut down as failed, so `pulse serve`
@@ -65,7 +70,7 @@ pub fn spawn(
     rx: mpsc::Receiver<WriteRequest>,
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (committed_tx, committed_rx) = mpsc::channel::<Committed>(PUBLISH_QUEUE);
+    let (committed_tx, committed_rx) = mpsc::channel::<Stored>(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
     let (stopped_tx, stopped_rx) = oneshot::channel::<Option<String>>();
     let writer = write_loop(cfg, store, metrics, health, rx, shutdown.subscribe(), committed_tx, publisher);
@@ -98,7 +103,7 @@ async fn write_loop(
     health: Arc<WritePath>,
     mut rx: mpsc::Receiver<WriteRequest>,
     mut shutdown: watch::Receiver<bool>,
-    committed_tx: mpsc::Sender<Committed>,
+    committed_tx: mpsc::Sender<Stored>,
     mut publisher: JoinHandle<Option<String>>,
 ) -> Option<String> {
     let max = cfg.batch_max.max(1);
@@ -142,10 +147,11 @@ async fn write_loop(
         }
         // draining keeps `buf`'s capacity for the next batch
         let committed = commit(&store, &metrics, &health, buf.drain(..)).await;
-        if let Err(mpsc::error::SendError(committed)) = committed_tx.send(committed).await {
-            // stored, so acknowledged (not broadcast: the publisher is gone)
-            let (_, acks) = split(committed);
-            acknowledge(&metrics, acks);
+        // answered now, from this thread: one hand-off less per request than answering after
+        // the publish
+        let stored = acknowledge(&metrics, committed);
+        if !stored.is_empty() && committed_tx.send(stored).await.is_err() {
+            // stored and answered; not broadcast: the publisher is gone
             failure = Some("the publisher stopped".to_string());
             break;
         }
@@ -195,68 +201,53 @@ fn publisher_failure(ended: Result<Option<String>, tokio::task::JoinError>) -> S
     }
 }
 
-/// What a committed batch's requests are answered once it is published.
-enum Acks {
-    Stored(Vec<(oneshot::Sender<WriteAck>, Instant, Appended)>),
-    Failed(Vec<Waiter>, String),
-}
-
-/// Splits a committed batch into the events to publish and the answers to send after.
-fn split(Committed { events, waiters, outcome }: Committed) -> (Vec<(crate::server::store::Seq, EncodedEvent)>, Acks) {
+/// Answers every request of a committed batch and returns what was stored, for publishing.
+fn acknowledge(metrics: &Metrics, Committed { events, waiters, outcome }: Committed) -> Stored {
     match outcome {
         Ok(outcomes) => {
             let mut stored = Vec::with_capacity(events.len());
-            let mut acks = Vec::with_capacity(events.len());
             for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
-                if let Appended::Stored(seq) = o {
-                    stored.push((seq, e));
-                }
-                acks.push((w.ack, w.received, o));
-            }
-            (stored, Acks::Stored(acks))
-        }
-        Err(e) => (Vec::new(), Acks::Failed(waiters, e)),
-    }
-}
-
-fn acknowledge(metrics: &Metrics, acks: Acks) {
-    match acks {
-        Acks::Stored(acks) => {
-            for (ack, received, o) in acks {
                 metrics.ingest(match o {
                     Appended::Stored(_) => "stored",
                     Appended::Duplicate => "duplicate",
                 });
-                metrics.publish_latency(received.elapsed().as_secs_f64());
                 // the request may have gone away; the event is stored either way
-                let _ = ack.send(Ok(o));
+                let _ = w.ack.send(Ok(o));
+                if let Appended::Stored(seq) = o {
+                    stored.push((seq, e, w.received));
+                }
             }
+            stored
         }
-        Acks::Failed(waiters, e) => {
+        Err(e) => {
             for w in waiters {
                 metrics.ingest("store_error");
                 let _ = w.ack.send(Err(e.clone()));
             }
+            Vec::new()
         }
     }
 }
 
-/// Publishes each committed batch, then answers its requests. Returns why it stopped, if it
-/// failed: a panic while publishing still answers that batch (its events are stored), then
-/// stops the publisher so the writer reports the failure.
-async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Committed>) -> Option<String> {
-    while let Some(committed) = rx.recv().await {
-        let (stored, acks) = split(committed);
+/// Publishes each committed batch in commit order. Returns why it stopped, if it failed: a
+/// panic while publishing stops the publisher, so the writer reports the failure (the batch's
+/// events are stored and were answered).
+async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Stored>) -> Option<String> {
+    while let Some(stored) = rx.recv().await {
+        let received: Vec<Instant> = stored.iter().map(|(_, _, at)| *at).collect();
+        let batch: Vec<(Seq, EncodedEvent)> = stored.into_iter().map(|(seq, e, _)| (seq, e)).collect();
         let published = std::panic::AssertUnwindSafe(async {
             // a website's first event after idle: build its topic from the store first
-            hub.prepare(&stored).await;
-            hub.publish(stored);
+            hub.prepare(&batch).await;
+            hub.publish(batch);
         })
         .catch_unwind()
         .await;
-        acknowledge(&metrics, acks);
         if published.is_err() {
             return Some("the publisher panicked while publishing a batch".to_string());
+        }
+        for at in received {
+            metrics.publish_latency(at.elapsed().as_secs_f64());
         }
     }
     None

@@ -2,6 +2,7 @@
 //! serve (append a batch; newest N by cursor; a day-spanning range; events since T), so the
 //! rest of the server never sees SQL. Row types live here, apart from the wire types.
 
+mod event_row;
 mod sqlite;
 
 use async_trait::async_trait;

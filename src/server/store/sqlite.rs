@@ -10,33 +10,45 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::event_row;
 use super::{
     AccountStore, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
     UserRow,
 };
 use crate::model::Website;
 
-/// Each commit rewrites every page it touches, so the events table keeps as few B-trees as
-/// its queries need: the rows by `seq` (rowid: max + 1, so increasing per website without
-/// AUTOINCREMENT's extra table), per-website time order, and the idempotency key — a partial
-/// index holding only client-given ids (`client_id = 1`): a server-made UUIDv7 cannot repeat,
-/// so most events (tracker.js sends no `event_id`) skip that B-tree. Databases created before
-/// keep their table-level `UNIQUE (website_id, id)`, which checks every id (correct, slower).
-/// `events_by_global_time` existed in earlier versions and is dropped.
-const SCHEMA: &str = r#"
+/// Each commit rewrites every page it touches, so the events table keeps each event once, in
+/// columns (see `event_row`; no JSON copy beside them), and as few B-trees as its queries need:
+/// the rows by `seq` (rowid: max + 1, so increasing per website without AUTOINCREMENT's extra
+/// table), per-website time order, and the idempotency key — a partial index holding only
+/// client-given ids (`client_id = 1`): a server-made UUIDv7 cannot repeat, so most events
+/// (tracker.js sends no `event_id`) skip that B-tree.
+pub(super) const EVENTS_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY,
+    id         BLOB    NOT NULL,
     website_id TEXT    NOT NULL,
-    id         TEXT    NOT NULL,
     time_ms    INTEGER NOT NULL,
     kind       TEXT    NOT NULL,
     pathname   TEXT    NOT NULL,
+    url        TEXT    NOT NULL,
+    referrer   TEXT,
+    source     TEXT,
+    title      TEXT,
     visitor_id TEXT    NOT NULL,
-    data       TEXT    NOT NULL,
-    client_id  INTEGER NOT NULL DEFAULT 1
+    session_id TEXT,
+    device     TEXT    NOT NULL,
+    browser    TEXT,
+    os         TEXT,
+    country    TEXT,
+    props      TEXT,
+    client_id  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (website_id, time_ms, seq);
-DROP INDEX IF EXISTS events_by_global_time;
+CREATE UNIQUE INDEX IF NOT EXISTS events_client_id ON events (website_id, id) WHERE client_id = 1;
+"#;
+
+const ACCOUNT_TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS users (
     id            INTEGER PRIMARY KEY,
     email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -86,28 +98,45 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Gives a database from before the partial idempotency index its `client_id` column, and
-/// creates the partial index unless the table's own `UNIQUE (website_id, id)` already checks
-/// every id. Idempotent.
-fn migrate_idempotency_key(conn: &Connection) -> Result<(), StoreError> {
-    let has_column: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = 'client_id')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_column {
-        conn.execute_batch("ALTER TABLE events ADD COLUMN client_id INTEGER NOT NULL DEFAULT 1")?;
+/// Converts an events table from before the column layout (each event's wire JSON in `data`,
+/// maybe without `client_id`) in one transaction: every event keeps its sequence number, so
+/// cursors held by clients stay valid. Rows without `client_id` keep their id checked. A no-op
+/// on a current or new database.
+fn migrate_json_events(conn: &mut Connection) -> Result<(), StoreError> {
+    let column = |name: &str| -> Result<bool, StoreError> {
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
+    };
+    if !column("data")? {
+        return Ok(());
     }
-    let table_unique: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_index_list('events') WHERE origin = 'u')",
-        [],
-        |r| r.get(0),
+    let client_id = if column("client_id")? { "client_id" } else { "1" };
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS events_by_time; DROP INDEX IF EXISTS events_client_id;
+         DROP INDEX IF EXISTS events_by_global_time; ALTER TABLE events RENAME TO events_json;",
     )?;
-    if !table_unique {
-        conn.execute_batch(
-            "CREATE UNIQUE INDEX IF NOT EXISTS events_client_id ON events (website_id, id) WHERE client_id = 1",
-        )?;
+    tx.execute_batch(EVENTS_TABLE)?;
+    let mut converted = 0u64;
+    {
+        let mut read = tx.prepare(&format!("SELECT seq, data, {client_id} FROM events_json ORDER BY seq"))?;
+        let mut write = tx.prepare(event_row::INSERT_WITH_SEQ)?;
+        let mut rows = read.query([])?;
+        while let Some(r) = rows.next()? {
+            let (seq, data, client_id): (i64, String, bool) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let event: crate::model::Event = serde_json::from_str(&data)?;
+            let mut values: Vec<rusqlite::types::ToSqlOutput<'_>> = event_row::params(&event, client_id)?.into();
+            values.push(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Integer(seq)));
+            write.execute(rusqlite::params_from_iter(values))?;
+            converted += 1;
+        }
     }
+    tx.execute_batch("DROP TABLE events_json")?;
+    tx.commit()?;
+    tracing::info!(events = converted, "converted the events table to the column layout");
     Ok(())
 }
 
@@ -117,9 +146,10 @@ impl SqliteStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         let path = dir.join("pulse.db");
-        let writer = open(&path)?;
-        writer.execute_batch(SCHEMA)?;
-        migrate_idempotency_key(&writer)?;
+        let mut writer = open(&path)?;
+        migrate_json_events(&mut writer)?;
+        writer.execute_batch(EVENTS_TABLE)?;
+        writer.execute_batch(ACCOUNT_TABLES)?;
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
@@ -161,18 +191,23 @@ impl SqliteStore {
     }
 }
 
-fn page_from_rows(rows: Vec<(Seq, i64, String)>, limit: usize) -> Result<EventPage, StoreError> {
+fn page_from_rows(rows: Vec<(i64, StoredEvent)>, limit: usize) -> EventPage {
     let mut events = Vec::with_capacity(rows.len().min(limit));
     let mut next = None;
-    for (i, (seq, time_ms, data)) in rows.into_iter().enumerate() {
+    for (i, (time_ms, event)) in rows.into_iter().enumerate() {
         if i == limit {
             break;
         }
-        events.push(StoredEvent { seq, event: serde_json::from_str(&data)? });
-        next = Some(PageCursor { time_ms, seq });
+        next = Some(PageCursor { time_ms, seq: event.seq });
+        events.push(event);
     }
     // `limit + 1` rows were asked for: a next page exists only if the extra row came back.
-    Ok(EventPage { next: if events.len() == limit { next } else { None }, events })
+    EventPage { next: if events.len() == limit { next } else { None }, events }
+}
+
+/// A row read as `seq, <event_row::COLUMNS>`.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent { seq: r.get::<_, i64>(0)? as Seq, event: event_row::from_row(r, 1)? })
 }
 
 fn query_page(
@@ -182,17 +217,19 @@ fn query_page(
     to_ms: i64,
     limit: usize,
     before: Option<PageCursor>,
-) -> Result<Vec<(Seq, i64, String)>, StoreError> {
+) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
     let (b_time, b_seq) = before.map_or((i64::MAX, i64::MAX), |c| (c.time_ms, c.seq as i64));
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, time_ms, data FROM events
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, {} FROM events
          WHERE website_id = ?1 AND time_ms >= ?2 AND time_ms < ?3
            AND (time_ms < ?4 OR (time_ms = ?4 AND seq < ?5))
          ORDER BY time_ms DESC, seq DESC LIMIT ?6",
-    )?;
+        event_row::COLUMNS
+    ))?;
     let rows = stmt
         .query_map(params![website_id, from_ms, to_ms, b_time, b_seq, (limit + 1) as i64], |r| {
-            Ok((r.get::<_, i64>(0)? as Seq, r.get(1)?, r.get(2)?))
+            let e = stored_event(r)?;
+            Ok((e.event.time.timestamp_millis(), e))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -208,22 +245,9 @@ impl EventStore for SqliteStore {
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(events.len());
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events
-                 (website_id, id, time_ms, kind, pathname, visitor_id, data, client_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for EncodedEvent { event: e, json, client_id } in events {
-                let n = stmt.execute(params![
-                    e.website_id,
-                    e.id.to_string(),
-                    e.time.timestamp_millis(),
-                    e.kind,
-                    e.pathname,
-                    e.visitor_id,
-                    json,
-                    client_id
-                ])?;
+            let mut stmt = tx.prepare_cached(event_row::INSERT)?;
+            for EncodedEvent { event, client_id, .. } in events {
+                let n = stmt.execute(rusqlite::params_from_iter(event_row::params(event, *client_id)?))?;
                 out.push(if n == 1 {
                     Appended::Stored(tx.last_insert_rowid() as Seq)
                 } else {
@@ -242,7 +266,7 @@ impl EventStore for SqliteStore {
         before: Option<PageCursor>,
     ) -> Result<EventPage, StoreError> {
         let site = website_id.to_string();
-        self.read(move |c| page_from_rows(query_page(c, &site, i64::MIN, i64::MAX, limit, before)?, limit))
+        self.read(move |c| Ok(page_from_rows(query_page(c, &site, i64::MIN, i64::MAX, limit, before)?, limit)))
             .await
     }
 
@@ -256,7 +280,7 @@ impl EventStore for SqliteStore {
     ) -> Result<EventPage, StoreError> {
         let site = website_id.to_string();
         let (f, t) = (from.timestamp_millis(), to.timestamp_millis());
-        self.read(move |c| page_from_rows(query_page(c, &site, f, t, limit, before)?, limit)).await
+        self.read(move |c| Ok(page_from_rows(query_page(c, &site, f, t, limit, before)?, limit))).await
     }
 
     async fn since(
@@ -267,24 +291,25 @@ impl EventStore for SqliteStore {
         let site = website_id.map(str::to_string);
         let since_ms = since.timestamp_millis();
         self.read(move |c| {
-            let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
             // both read the per-website time index (all websites: one index range each)
             let rows = match &site {
                 Some(site) => c
-                    .prepare_cached("SELECT seq, data FROM events WHERE website_id = ?1 AND time_ms >= ?2 ORDER BY seq")?
-                    .query_map(params![site, since_ms], row)?
+                    .prepare_cached(&format!(
+                        "SELECT seq, {} FROM events WHERE website_id = ?1 AND time_ms >= ?2 ORDER BY seq",
+                        event_row::COLUMNS
+                    ))?
+                    .query_map(params![site, since_ms], stored_event)?
                     .collect::<Result<Vec<_>, _>>()?,
                 None => c
-                    .prepare_cached(
-                        "SELECT seq, data FROM events
+                    .prepare_cached(&format!(
+                        "SELECT seq, {} FROM events
                          WHERE website_id IN (SELECT id FROM websites) AND time_ms >= ?1 ORDER BY seq",
-                    )?
-                    .query_map(params![since_ms], row)?
+                        event_row::COLUMNS
+                    ))?
+                    .query_map(params![since_ms], stored_event)?
                     .collect::<Result<Vec<_>, _>>()?,
             };
-            rows.into_iter()
-                .map(|(seq, data)| Ok(StoredEvent { seq: seq as Seq, event: serde_json::from_str(&data)? }))
-                .collect()
+            Ok(rows)
         })
         .await
     }
@@ -496,24 +521,53 @@ mod tests {
         assert!(plan.contains("events_client_id") && !plan.contains("autoindex"), "{plan}");
     }
 
+    /// Both earlier layouts: the wire JSON in `data` with a table-level `UNIQUE`, and later with
+    /// `client_id` and the partial index.
     #[tokio::test]
-    async fn a_database_from_before_keeps_checking_every_id() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let c = Connection::open(dir.path().join("pulse.db")).unwrap();
-            c.execute_batch(
-                "CREATE TABLE events (seq INTEGER PRIMARY KEY, website_id TEXT NOT NULL, id TEXT NOT NULL,
-                 time_ms INTEGER NOT NULL, kind TEXT NOT NULL, pathname TEXT NOT NULL, visitor_id TEXT NOT NULL,
-                 data TEXT NOT NULL, UNIQUE (website_id, id));",
-            )
-            .unwrap();
+    async fn a_database_from_before_is_converted_keeping_sequence_numbers_and_dedupe() {
+        let layouts = [
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, website_id TEXT NOT NULL, id TEXT NOT NULL,
+             time_ms INTEGER NOT NULL, kind TEXT NOT NULL, pathname TEXT NOT NULL, visitor_id TEXT NOT NULL,
+             data TEXT NOT NULL, UNIQUE (website_id, id));
+             CREATE INDEX events_by_global_time ON events (time_ms);",
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, website_id TEXT NOT NULL, id TEXT NOT NULL,
+             time_ms INTEGER NOT NULL, kind TEXT NOT NULL, pathname TEXT NOT NULL, visitor_id TEXT NOT NULL,
+             data TEXT NOT NULL, client_id INTEGER NOT NULL DEFAULT 1);
+             CREATE INDEX events_by_time ON events (website_id, time_ms, seq);
+             CREATE UNIQUE INDEX events_client_id ON events (website_id, id) WHERE client_id = 1;",
+        ];
+        for layout in layouts {
+            let dir = tempfile::tempdir().unwrap();
+            let mut old = Vec::new();
+            {
+                let c = Connection::open(dir.path().join("pulse.db")).unwrap();
+                c.execute_batch(layout).unwrap();
+                for (seq, path) in [(5, "/a"), (9, "/b")] {
+                    let mut e = encoded("w", path).event;
+                    e.props.insert("k".into(), crate::model::PropValue::Text("v".into()));
+                    e.time = DateTime::from_timestamp_millis(e.time.timestamp_millis()).unwrap();
+                    c.execute(
+                        "INSERT INTO events (seq, website_id, id, time_ms, kind, pathname, visitor_id, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![seq, e.website_id, e.id.to_string(), e.time.timestamp_millis(), e.kind, e.pathname,
+                            e.visitor_id, serde_json::to_string(&e).unwrap()],
+                    )
+                    .unwrap();
+                    old.push(e);
+                }
+            }
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let page = store.newest("w", 10, None).await.unwrap();
+            let back: Vec<(Seq, Event)> = page.events.into_iter().map(|e| (e.seq, e.event)).collect();
+            assert_eq!(back, vec![(9, old[1].clone()), (5, old[0].clone())], "{layout}");
+            // an old id is still checked, and new events continue after the old sequence numbers
+            let again = EncodedEvent::new(old[0].clone()).unwrap();
+            assert_eq!(store.append(&[again]).await.unwrap(), [Appended::Duplicate]);
+            assert_eq!(store.append(&[encoded("w", "/c").server_made()]).await.unwrap(), [Appended::Stored(10)]);
+            drop(store);
+            // opening again is a no-op
+            let store = SqliteStore::open(dir.path()).unwrap();
+            assert_eq!(store.newest("w", 10, None).await.unwrap().events.len(), 3);
         }
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let client = encoded("w", "/a");
-        assert_eq!(outcomes(&store, &[client.clone(), client]).await, [true, false]);
-        drop(store);
-        // opening again is a no-op
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.newest("w", 10, None).await.unwrap().events.len(), 1);
     }
 }
