@@ -14,7 +14,7 @@
 //! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000),
 //! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default),
 //! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency`; default: all),
-//! `BENCH_ROUNDS` (alternating baseline/Pulse ingest rounds, default 3).
+//! `BENCH_ROUNDS` (alternating baseline/Pulse ingest rounds, default 5).
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -483,7 +483,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn ingest(pulse: &Proc, baseline: &Proc, site: &str, secs: u64) {
     let body = json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
     // the machine is shared and noisy: baseline and Pulse alternate, and medians are compared
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     for clients in [64, 512] {
         println!("ingest ({clients} concurrent keep-alive clients, one event per request, {rounds} alternating rounds)");
         let (mut base, mut pulse_runs) = (Vec::new(), Vec::new());
@@ -493,9 +493,14 @@ async fn ingest(pulse: &Proc, baseline: &Proc, site: &str, secs: u64) {
         }
         let show = |v: &[f64]| v.iter().map(|x| format!("{:.0}", x / 1000.0)).collect::<Vec<_>>().join("/");
         let (b, p) = (median(base.clone()), median(pulse_runs.clone()));
+        // each Pulse round against the baseline round just before it: the machine's speed
+        // drifts between phases, and a pair taken seconds apart shares the phase
+        let pairs: Vec<f64> = pulse_runs.iter().zip(&base).map(|(p, b)| p / b).collect();
+        let pair_list = pairs.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join("/");
         println!("  baseline: bare axum handler → 204    {b:>9.0} req/s     (rounds, k: {})", show(&base));
         println!("  pulse: durable events (202)          {p:>9.0} events/s  (rounds, k: {})", show(&pulse_runs));
-        println!("  ratio of medians                     {:>9.2}×\n", p / b);
+        println!("  ratio of medians                     {:>9.2}×", p / b);
+        println!("  median of paired ratios              {:>9.2}×    (rounds: {pair_list})\n", median(pairs));
     }
 }
 

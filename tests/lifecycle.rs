@@ -89,3 +89,25 @@ async fn country_comes_from_the_bundled_database_behind_a_trusted_proxy() {
     let stored = ctx.server.state.events.newest(&ctx.site, 1, None).await.unwrap();
     assert_eq!(stored.events[0].event.country.as_deref(), Some("US"));
 }
+
+#[tokio::test]
+async fn pages_send_a_stranger_to_the_login_while_apis_answer_for_themselves() {
+    let ctx = setup().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/websites/{}?tab=live", ctx.base, ctx.site)).send().await.unwrap();
+    assert!(page.status().is_redirection(), "{}", page.status());
+    let to = page.headers()["location"].to_str().unwrap();
+    assert_eq!(to, format!("/login?next=%2Fwebsites%2F{}%3Ftab%3Dlive", ctx.site));
+    let api = http.get(format!("{}/api/websites", ctx.base)).send().await.unwrap();
+    assert_eq!(api.status(), 401);
+    assert_eq!(api.json::<serde_json::Value>().await.unwrap()["error"], "unauthorized");
+    let track = http
+        .post(format!("{}/api/track", ctx.base))
+        .json(&serde_json::json!({"website_id": ctx.site, "url": "https://example.com/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(track.status(), 202);
+    let signed_in = http.get(format!("{}/", ctx.base)).bearer_auth(&ctx.token).send().await.unwrap();
+    assert_eq!(signed_in.status(), 200);
+}

@@ -93,14 +93,12 @@ pub fn app(state: AppState) -> Router {
             let opts = leptos_options.clone();
             move || shell(opts.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // pages only: the tracking endpoint and the APIs answer for themselves, without
+        // paying for a middleware on every request
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login));
 
-    Router::new()
-        .merge(tracking)
-        .merge(api)
-        .merge(ui)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login))
-        .with_state(state)
+    Router::new().merge(tracking).merge(api).merge(ui).with_state(state)
 }
 
 /// Login attempts per minute per IP, and the burst allowed (password guessing).
