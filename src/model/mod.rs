@@ -6,6 +6,7 @@
 
 mod cursor;
 mod event;
+mod history;
 mod live;
 mod stats;
 mod time;
@@ -14,6 +15,7 @@ mod website;
 
 pub use cursor::{Cursor, CursorError, StreamCursor};
 pub use event::{Device, Event, PropValue, Props};
+pub use history::EventList;
 pub use live::{ClientCommand, ErrorCode, LiveMessage};
 pub use stats::{ActivePage, Breakdown, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 pub use time::rfc3339_millis;

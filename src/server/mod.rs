@@ -10,6 +10,7 @@ pub mod demo;
 pub mod enrich;
 pub mod error;
 pub mod health;
+pub mod history;
 pub mod hub;
 pub mod ingest;
 pub mod live;
@@ -78,6 +79,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/live/sse", get(live::sse::sse_handler))
         .route("/api/live/stats", get(api::live_stats))
         .route("/api/websites", get(api::websites))
+        .route("/api/realtime/events/{website_id}", get(history::newest))
+        .route("/api/realtime/events/{website_id}/range", get(history::range))
+        .route("/api/realtime/events/{website_id}/stream", get(history::stream))
         .route("/api/websites/{website_id}/connections", delete(api::close_connections))
         .route("/api/websites/{website_id}/broadcast", post(api::broadcast))
         .route("/api/{*rest}", any(pages::api_not_found))

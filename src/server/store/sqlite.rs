@@ -192,6 +192,8 @@ impl SqliteStore {
 }
 
 fn page_from_rows(rows: Vec<(i64, StoredEvent)>, limit: usize) -> EventPage {
+    // `limit + 1` rows were asked for: a next page exists only if the extra row came back
+    let more = rows.len() > limit;
     let mut events = Vec::with_capacity(rows.len().min(limit));
     let mut next = None;
     for (i, (time_ms, event)) in rows.into_iter().enumerate() {
@@ -201,8 +203,7 @@ fn page_from_rows(rows: Vec<(i64, StoredEvent)>, limit: usize) -> EventPage {
         next = Some(PageCursor { time_ms, seq: event.seq });
         events.push(event);
     }
-    // `limit + 1` rows were asked for: a next page exists only if the extra row came back.
-    EventPage { next: if events.len() == limit { next } else { None }, events }
+    EventPage { next: if more { next } else { None }, events }
 }
 
 /// A row read as `seq, <event_row::COLUMNS>`.
