@@ -22,10 +22,16 @@ export async function demoWebsite(request: APIRequestContext, token: string): Pr
 }
 
 /** Tracks one pageview as a fresh visitor; resolves once the server acknowledged (stored). */
-export async function track(request: APIRequestContext, website: string, path: string, type = "pageview") {
+export async function track(
+  request: APIRequestContext,
+  website: string,
+  path: string,
+  type = "pageview",
+  extra: Record<string, unknown> = {},
+) {
   const r = await request.post("/api/track", {
     headers: { "User-Agent": CHROME_UA, "Content-Type": "text/plain" },
-    data: JSON.stringify({ website_id: website, type, url: `https://demo.example${path}`, visitor_id: randomUUID() }),
+    data: JSON.stringify({ website_id: website, type, url: `https://demo.example${path}`, visitor_id: randomUUID(), ...extra }),
   });
   expect(r.status(), await r.text()).toBe(202);
 }

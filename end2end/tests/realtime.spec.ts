@@ -1,6 +1,7 @@
 // What a person sees on the Realtime page: events arriving live over WebSocket and SSE, and
 // the stream recovering from a cut connection without losing an event.
 import { expect, test } from "@playwright/test";
+import { randomUUID } from "node:crypto";
 import { apiToken, demoWebsite, openRealtime, openWebsites, track, uiLogin, uniquePath, visitorCount } from "./helpers";
 
 test.describe("without a session", () => {
@@ -120,4 +121,31 @@ test("an admin broadcast shows as a toast", async ({ page, request }) => {
   });
   expect(r.status()).toBe(200);
   await expect(page.getByTestId("toast")).toContainText("Deploy in 5 minutes");
+});
+
+test("live breakdowns and the visitors line move as events arrive", async ({ page, request }) => {
+  const token = await apiToken(request);
+  const site = await demoWebsite(request, token);
+  await openWebsites(page);
+  await openRealtime(page, site);
+
+  const tag = randomUUID().slice(0, 8);
+  const source = `ref-${tag}.example`;
+  const line = page.getByTestId("visitors-line");
+  const pointsBefore = await line.getAttribute("points");
+  await track(request, site, uniquePath("from-ref"), "pageview", { referrer: `https://${source}/post` });
+  const row = page.locator(`[data-testid=breakdown-sources] [data-value="${source}"]`);
+  await expect(row.getByTestId("breakdown-count")).toHaveText("1");
+  await expect(line).not.toHaveAttribute("points", pointsBefore ?? "");
+
+  // the same row counts on, live
+  await track(request, site, uniquePath("from-ref"), "pageview", { referrer: `https://${source}/other` });
+  await track(request, site, uniquePath("from-ref"), "pageview", { referrer: `https://www.${source}/` });
+  await expect(row.getByTestId("breakdown-count")).toHaveText("3");
+  await expect(row.getByTestId("breakdown-count")).toHaveAttribute("aria-label", "3 pageviews, 3 visitors");
+
+  const name = `signup-${tag}`;
+  await track(request, site, uniquePath("signup"), name);
+  await expect(page.locator(`[data-testid=breakdown-events] [data-value="${name}"] [data-testid=breakdown-count]`)).toHaveText("1");
+  await expect(page.locator("[data-testid=breakdown-devices] [data-value=desktop]")).toContainText("Desktop");
 });

@@ -1,5 +1,6 @@
-//! `MinuteChart`: pageviews per minute over the last 30 minutes, as bars. The 30 bars are made
-//! once; a change moves only their heights. Screen readers get a summary of the numbers.
+//! `MinuteChart`: pageviews per minute over the last 30 minutes as bars, with distinct visitors
+//! per minute as a line over them (one scale for both). The 30 bars are made once; a change
+//! moves only their heights and the line's points. Screen readers get a summary of the numbers.
 
 use leptos::prelude::*;
 
@@ -15,17 +16,46 @@ pub fn chart_summary(per_minute: &[u64]) -> String {
     match per_minute.iter().enumerate().max_by_key(|(i, v)| (**v, *i)) {
         Some((i, peak)) if *peak > 0 => {
             let ago = n - 1 - i;
-            let when = if ago == 0 { "this minute".to_string() } else { format!("{ago} minutes ago") };
+            let when = match ago {
+                0 => "this minute".to_string(),
+                1 => "1 minute ago".to_string(),
+                _ => format!("{ago} minutes ago"),
+            };
             format!("{total} pageviews in the last 30 minutes; busiest minute {peak} ({when}); {now} this minute.")
         }
         _ => "No pageviews in the last 30 minutes.".to_string(),
     }
 }
 
+/// "Visitors: 5 this minute, at most 9 in a minute."
+pub fn visitors_summary(per_minute: &[u64]) -> String {
+    let now = per_minute.last().copied().unwrap_or(0);
+    let peak = per_minute.iter().copied().max().unwrap_or(0);
+    format!("Visitors: {now} this minute, at most {peak} in a minute.")
+}
+
+/// SVG polyline points for `values` in a 0..buckets × 0..100 box (100 at the bottom), bucket
+/// `i` at the middle of its bar.
+pub fn line_points(values: &[u64], buckets: usize, max: u64) -> String {
+    let max = max.max(1) as f64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", i as f64 + 0.5, 100.0 - *v as f64 / max * 100.0))
+        .take(buckets)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[component]
 pub fn MinuteChart(rt: Realtime) -> impl IntoView {
     let per_minute = Memo::new(move |_| rt.stats.with(|s| s.per_minute.clone()));
-    let max = Memo::new(move |_| per_minute.with(|p| p.iter().copied().max().unwrap_or(0).max(1)));
+    let visitors = Memo::new(move |_| rt.stats.with(|s| s.visitors_per_minute.clone()));
+    let max = Memo::new(move |_| {
+        let pv = per_minute.with(|p| p.iter().copied().max().unwrap_or(0));
+        let vi = visitors.with(|v| v.iter().copied().max().unwrap_or(0));
+        pv.max(vi).max(1)
+    });
     let value = move |i: usize| per_minute.with(|p| p.get(i).copied().unwrap_or(0));
     let bars = (0..PER_MINUTE_BUCKETS)
         .map(|i| {
@@ -36,7 +66,12 @@ pub fn MinuteChart(rt: Realtime) -> impl IntoView {
             };
             let label = move || {
                 let v = value(i);
-                if ago == 0 { format!("{v} this minute") } else { format!("{v}, {ago} min ago") }
+                let who = visitors.with(|p| p.get(i).copied().unwrap_or(0));
+                if ago == 0 {
+                    format!("{v} pageviews, {who} visitors this minute")
+                } else {
+                    format!("{v} pageviews, {who} visitors, {ago} min ago")
+                }
             };
             view! {
                 <div class="flex h-full flex-1 items-end" title=label>
@@ -50,12 +85,34 @@ pub fn MinuteChart(rt: Realtime) -> impl IntoView {
         .collect_view();
     view! {
         <section class=CARD aria-labelledby="chart-title">
-            <h2 id="chart-title" class="text-sm font-medium text-slate-600 dark:text-slate-400">
-                "Pageviews per minute"
-            </h2>
-            <div class="mt-4 flex h-28 items-end gap-[3px]" role="img" data-testid="minute-chart"
-                aria-label=move || format!("Pageviews per minute, last 30 minutes: {}", per_minute.with(|p| chart_summary(p)))>
-                {bars}
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 id="chart-title" class="text-sm font-medium text-slate-600 dark:text-slate-400">
+                    "Pageviews and visitors per minute"
+                </h2>
+                <div class="flex items-center gap-3 text-xs text-slate-500 dark:text-slate-400" aria-hidden="true">
+                    <span class="flex items-center gap-1"><span class="inline-block h-2.5 w-2.5 rounded-sm bg-indigo-500/80 dark:bg-indigo-400/80"></span>"Pageviews"</span>
+                    <span class="flex items-center gap-1"><span class="inline-block h-0.5 w-3 rounded bg-amber-500"></span>"Visitors"</span>
+                </div>
+            </div>
+            <div class="relative mt-4 h-28" role="img" data-testid="minute-chart"
+                aria-label=move || format!(
+                    "Per minute, last 30 minutes: {} {}",
+                    per_minute.with(|p| chart_summary(p)),
+                    visitors.with(|v| visitors_summary(v)),
+                )>
+                <div class="flex h-full items-end gap-[3px]">{bars}</div>
+                <svg class="pointer-events-none absolute inset-0 h-full w-full overflow-visible" aria-hidden="true"
+                    viewBox=format!("0 0 {PER_MINUTE_BUCKETS} 100") preserveAspectRatio="none">
+                    <polyline
+                        data-testid="visitors-line"
+                        fill="none"
+                        class="stroke-amber-500 transition-all duration-500"
+                        stroke-width="2"
+                        stroke-linejoin="round"
+                        vector-effect="non-scaling-stroke"
+                        points=move || visitors.with(|v| line_points(v, PER_MINUTE_BUCKETS, max.get()))
+                    ></polyline>
+                </svg>
             </div>
             <div class="mt-1 flex justify-between text-xs text-slate-500 dark:text-slate-400" aria-hidden="true">
                 <span>"30 min ago"</span>
@@ -79,5 +136,18 @@ mod tests {
             "9 pageviews in the last 30 minutes; busiest minute 7 (3 minutes ago); 2 this minute."
         );
         assert_eq!(chart_summary(&[0; 30]), "No pageviews in the last 30 minutes.");
+        p[29] = 0;
+        p[28] = 9;
+        assert!(chart_summary(&p).contains("busiest minute 9 (1 minute ago)"), "{}", chart_summary(&p));
+    }
+
+    #[test]
+    fn the_visitor_line_shares_the_bars_scale() {
+        assert_eq!(super::line_points(&[0, 2, 4], 3, 4), "0.5,100.0 1.5,50.0 2.5,0.0");
+        assert_eq!(super::line_points(&[0, 0], 2, 0), "0.5,100.0 1.5,100.0");
+        let mut v = vec![0u64; 30];
+        v[29] = 5;
+        v[10] = 9;
+        assert_eq!(super::visitors_summary(&v), "Visitors: 5 this minute, at most 9 in a minute.");
     }
 }

@@ -1,6 +1,7 @@
 //! Realtime widgets. Each takes signals and re-renders only what changed.
 
 mod active_pages;
+mod breakdowns;
 mod live_feed;
 mod minute_chart;
 mod status_bar;
@@ -8,6 +9,7 @@ mod toasts;
 mod visitor_counter;
 
 pub use active_pages::ActivePages;
+pub use breakdowns::Breakdowns;
 pub use live_feed::LiveFeed;
 pub use minute_chart::MinuteChart;
 pub use status_bar::StatusBar;

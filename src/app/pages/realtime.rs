@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::app::components::{ActivePages, LiveFeed, MinuteChart, StatusBar, Toasts, VisitorCounter};
+use crate::app::components::{ActivePages, Breakdowns, LiveFeed, MinuteChart, StatusBar, Toasts, VisitorCounter};
 use crate::app::realtime_state::Realtime;
 use crate::live_client::{self, LinkState, LiveStatus};
 use crate::model::LiveMessage;
@@ -65,6 +65,7 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
                 </div>
                 <div class="space-y-4 lg:col-span-2">
                     <MinuteChart rt/>
+                    <Breakdowns rt/>
                     <LiveFeed rt now/>
                 </div>
             </div>
