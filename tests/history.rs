@@ -124,16 +124,7 @@ async fn bad_parameters_answer_400_naming_the_parameter_and_access_is_checked() 
     let r = ctx.http.get(format!("{}{base}", ctx.base)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     // a member without access to this website
-    let hash = pulse::server::auth::hash_password("another password").unwrap();
-    ctx.server.state.accounts.create_user("member@pulse.local", &hash, false).await.unwrap();
-    let r = ctx
-        .http
-        .post(format!("{}/api/auth/login", ctx.base))
-        .json(&serde_json::json!({"email": "member@pulse.local", "password": "another password"}))
-        .send()
-        .await
-        .unwrap();
-    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let token = member_token(&ctx, "member@pulse.local").await;
     let r = ctx.http.get(format!("{}{base}", ctx.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "forbidden");

@@ -71,7 +71,7 @@ async fn country_comes_from_the_bundled_database_behind_a_trusted_proxy() {
         .join("node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb");
     assert!(db.exists(), "the country database is missing: run scripts/setup.sh");
     let ctx = setup_with(|c| {
-        c.trust_proxy = true;
+        c.trust_proxy = pulse::server::config::TrustProxy::Hops(2);
         c.geoip_db = Some(db);
     })
     .await;

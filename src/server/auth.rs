@@ -216,7 +216,7 @@ pub async fn login_handler(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy);
+    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
     if let Err(secs) = state.login_limiter.check(ip) {
         tracing::warn!(%ip, "login rate limit hit");
         return AppError::RateLimited { retry_after_secs: secs.max(1) }.into_response();

@@ -25,8 +25,11 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Create a demo admin and a demo website when the store has no users.
     pub demo: bool,
-    /// Take the client IP from `X-Forwarded-For` (only behind a trusted reverse proxy).
-    pub trust_proxy: bool,
+    /// Reverse proxies in front of Pulse whose `X-Forwarded-For` entries are trusted: `false`
+    /// or `0` (default) uses the socket's peer; `true` or `1` the entry the nearest proxy added
+    /// (the rightmost); `2` the one before it, and so on. Entries further left are written by
+    /// the client and never believed.
+    pub trust_proxy: TrustProxy,
     /// MaxMind-format country database; when absent, `country` is null.
     pub geoip_db: Option<PathBuf>,
     /// HS256 signing secret; when absent one is generated into `data_dir/jwt-secret`.
@@ -34,6 +37,24 @@ pub struct Config {
     pub session_hours: i64,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
+}
+
+/// `trust_proxy`: a flag (one proxy or none) or a number of proxies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TrustProxy {
+    Flag(bool),
+    Hops(u8),
+}
+
+impl TrustProxy {
+    /// How many proxies in front of Pulse are trusted.
+    pub fn hops(self) -> usize {
+        match self {
+            TrustProxy::Flag(on) => usize::from(on),
+            TrustProxy::Hops(n) => usize::from(n),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -57,7 +78,10 @@ pub struct IngestConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LiveConfig {
     pub max_connections: usize,
+    /// Live connections (WebSocket and SSE together) one user may hold …
     pub max_connections_per_user: usize,
+    /// … and one client IP (behind `trust_proxy`, the forwarded client's).
+    pub max_connections_per_ip: usize,
     pub max_subscriptions: usize,
     /// Frames buffered per connection; a slower reader gets `gap` + a fresh `snapshot`.
     pub connection_queue: usize,
@@ -78,7 +102,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             demo: true,
-            trust_proxy: false,
+            trust_proxy: TrustProxy::Flag(false),
             geoip_db: None,
             jwt_secret: None,
             session_hours: 24 * 7,
@@ -104,7 +128,8 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             max_connections: 20_000,
-            max_connections_per_user: 64,
+            max_connections_per_user: 5,
+            max_connections_per_ip: 10,
             max_subscriptions: 64,
             connection_queue: 1_024,
             heartbeat_secs: 15,
@@ -166,6 +191,14 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/p"));
         assert_eq!(c.live.heartbeat_secs, 5);
         assert_eq!(c.ingest.batch_max, IngestConfig::default().batch_max);
+    }
+
+    #[test]
+    fn trust_proxy_is_a_flag_or_a_number_of_proxies() {
+        let hops = |v: &str| Config::from_toml(&format!("[pulse]\ntrust_proxy = {v}\n")).unwrap().trust_proxy.hops();
+        assert_eq!((hops("false"), hops("true"), hops("0"), hops("2")), (0, 1, 0, 2));
+        assert_eq!(Config::default().trust_proxy.hops(), 0);
+        assert!(Config::from_toml("[pulse]\ntrust_proxy = \"yes\"\n").is_err());
     }
 
     #[test]

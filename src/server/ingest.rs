@@ -168,7 +168,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let ip = rate_limit::client_ip(&parts.headers, peer, state.cfg.trust_proxy);
+    let ip = rate_limit::client_ip(&parts.headers, peer, state.cfg.trust_proxy.hops());
     state.limiter.check(ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs.max(1) })?;
     if parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_TRACK_BODY_BYTES)

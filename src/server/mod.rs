@@ -196,6 +196,7 @@ impl Server {
             connections: Arc::new(live::Connections::new(
                 cfg.live.max_connections,
                 cfg.live.max_connections_per_user,
+                cfg.live.max_connections_per_ip,
                 metrics.clone(),
             )),
             metrics,

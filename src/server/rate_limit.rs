@@ -8,19 +8,33 @@ use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-/// The client's IP: the first `X-Forwarded-For` hop when Pulse runs behind a trusted proxy,
-/// else the peer address.
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> IpAddr {
-    if trust_proxy
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+/// The client's IP: behind `trusted_proxies` reverse proxies, the `X-Forwarded-For` entry the
+/// outermost trusted proxy added (counting from the right); else, or when there is no such
+/// header, the peer address.
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_proxies: usize) -> IpAddr {
+    let peer = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip());
+    if trusted_proxies == 0 {
+        return peer;
     }
-    peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip())
+    // every X-Forwarded-For header, in order, as one list; each proxy appends the address it
+    // saw, so the rightmost entry comes from the nearest proxy (the peer) and the entries
+    // left of the trusted ones were written by the client, whatever they say
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let Some(entry) = entries.get(entries.len().saturating_sub(trusted_proxies)) else {
+        return peer;
+    };
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+        // a trusted proxy wrote something that is not an address: count the proxy itself
+        .unwrap_or(peer)
 }
 
 fn at_least_one(n: u32) -> NonZeroU32 {
@@ -58,5 +72,39 @@ impl IpLimiter {
     pub fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+    use axum::http::HeaderMap;
+    use std::net::{IpAddr, SocketAddr};
+
+    fn ip(xff: &[&str], hops: usize) -> IpAddr {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        client_ip(&h, Some(SocketAddr::from(([10, 0, 0, 9], 443))), hops)
+    }
+
+    #[test]
+    fn a_forged_leftmost_entry_is_never_believed() {
+        // the client wrote "6.6.6.6"; the proxy appended the address it saw
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.7"], 1).to_string(), "203.0.113.7");
+        // two proxies: the outer one saw the client, the inner one the outer proxy
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.7, 10.0.0.2"], 2).to_string(), "203.0.113.7");
+        // split over several headers, with a port
+        assert_eq!(ip(&["6.6.6.6", "203.0.113.7:5123"], 1).to_string(), "203.0.113.7");
+    }
+
+    #[test]
+    fn without_trusted_proxies_or_entries_the_peer_counts() {
+        assert_eq!(ip(&["6.6.6.6"], 0).to_string(), "10.0.0.9");
+        assert_eq!(ip(&[], 1).to_string(), "10.0.0.9");
+        assert_eq!(ip(&["not-an-ip"], 1).to_string(), "10.0.0.9");
+        // fewer entries than proxies: the leftmost was still written by a trusted proxy
+        assert_eq!(ip(&["203.0.113.7"], 3).to_string(), "203.0.113.7");
     }
 }

@@ -31,7 +31,25 @@ pub struct Ctx {
 pub fn config(dir: &Path) -> Config {
     let mut cfg = Config { data_dir: dir.to_path_buf(), demo: false, ..Default::default() };
     cfg.ingest.batch_linger_ms = 1;
+    // every test connects from 127.0.0.1 as one user; tests/limits.rs checks the defaults
+    cfg.live.max_connections_per_user = 1_000;
+    cfg.live.max_connections_per_ip = 1_000;
     cfg
+}
+
+/// Creates a member (no website access) and returns their token.
+pub async fn member_token(ctx: &Ctx, email: &str) -> String {
+    let hash = pulse::server::auth::hash_password("member password").unwrap();
+    ctx.server.state.accounts.create_user(email, &hash, false).await.unwrap();
+    let r = ctx
+        .http
+        .post(format!("{}/api/auth/login", ctx.base))
+        .json(&json!({"email": email, "password": "member password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
 }
 
 pub async fn start_with(cfg: Config) -> Server {

@@ -4,9 +4,10 @@
 //! snapshots as one document instead of a stream.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -65,8 +66,14 @@ fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
-pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
+pub async fn sse_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
     let user = auth::authenticate(&state, &headers, &uri).await?;
+    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
     let sites = websites_of(&uri);
     if sites.is_empty() {
         return Err(AppError::BadRequest("give at least one `website_id` query parameter".into()));
@@ -80,7 +87,7 @@ pub async fn sse_handler(State(state): State<AppState>, headers: HeaderMap, uri:
     };
     let slot = state
         .connections
-        .open(user.id, Transport::Sse)
+        .open(user.id, ip, Transport::Sse)
         .map_err(AppError::TooManyConnections)?;
     let mut session = LiveSession::new(state.clone(), user, slot);
     session.label_messages(sites.len() > 1);

@@ -9,9 +9,10 @@
 //! frame, pongs included) for two heartbeats; every write is bounded by `WRITE_TIMEOUT`. So a
 //! vanished browser frees its connection slot in ~30 s, not when TCP gives up.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -43,15 +44,22 @@ const COALESCE_BYTES: usize = 2 * 1024;
 /// Most messages written per flush.
 const COALESCE_FRAMES: u64 = 32;
 
-pub async fn ws_handler(State(state): State<AppState>, headers: HeaderMap, uri: Uri, ws: Upgrade) -> Response {
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: Upgrade,
+) -> Response {
     let auth = auth::authenticate(&state, &headers, &uri).await;
+    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(COALESCE_BYTES)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(MAX_COMMAND_BYTES))
         .max_frame_size(Some(MAX_COMMAND_BYTES));
-    ws.respond(config, move |socket| run(state, auth, socket))
+    ws.respond(config, move |socket| run(state, auth, ip, socket))
 }
 
 /// Queues one text message without flushing: a single frame when small, else a text frame
@@ -123,12 +131,12 @@ fn code_reason(code: ErrorCode) -> &'static str {
     }
 }
 
-async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppError>, socket: Socket) {
+async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppError>, ip: IpAddr, socket: Socket) {
     let user = match auth {
         Ok(u) => u,
         Err(e) => return refuse(socket, ErrorCode::Unauthorized, e.to_string()).await,
     };
-    let slot = match state.connections.open(user.id, Transport::Websocket) {
+    let slot = match state.connections.open(user.id, ip, Transport::Websocket) {
         Ok(s) => s,
         Err(msg) => return refuse(socket, ErrorCode::TooManyConnections, msg).await,
     };
