@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use pulse::model::{ErrorCode, LiveMessage};
 use serde_json::{json, Value};
 
@@ -254,4 +254,25 @@ async fn stats_carry_the_live_breakdowns_of_the_contract() {
     let recent: u64 = stats.visitors_per_minute[28..].iter().sum();
     assert!((2..=3).contains(&recent), "{:?}", stats.visitors_per_minute);
     assert_eq!(stats.visitors_per_minute[..28].iter().sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn a_command_over_the_limit_gets_close_code_1009_with_a_reason() {
+    let ctx = setup().await;
+    let (mut ws, first) = ctx.watch().await;
+    assert!(matches!(first, LiveMessage::Snapshot { .. }), "{first:?}");
+    let huge = serde_json::json!({"type": "subscribe", "website_id": "x".repeat(9 * 1024)});
+    ws.send(huge).await;
+    let mut s = ws.0;
+    loop {
+        match tokio::time::timeout(WAIT, s.next()).await.expect("a close frame within 5 s") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 1009);
+                assert!(f.reason.contains("at most 8 KiB"), "{}", f.reason);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
 }

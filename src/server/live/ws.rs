@@ -110,6 +110,9 @@ fn fragments(text: &str, max: usize) -> impl Iterator<Item = (usize, usize)> + '
     })
 }
 
+/// The close reason (code 1009) for a command over `MAX_COMMAND_BYTES`.
+const TOO_BIG_REASON: &str = "message too big: commands are at most 8 KiB";
+
 fn close_frame(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }))
 }
@@ -149,7 +152,8 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
     let mut last_heard = Instant::now();
     tracing::debug!(user = %session.user().email, "websocket open");
     loop {
-        let close: Option<&'static str> = tokio::select! {
+        // (close code, reason) when the server ends the connection
+        let close: Option<(u16, &'static str)> = tokio::select! {
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
@@ -163,6 +167,10 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                     }
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Ok(_)) => None, // pings are answered by the library; pongs only prove life
+                    Some(Err(WsError::Capacity(e))) => {
+                        tracing::debug!(error = %e, "websocket command over the limit; closing");
+                        Some((1009, TOO_BIG_REASON))
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "websocket read failed");
                         break;
@@ -172,7 +180,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             _ = ping.tick() => {
                 if last_heard.elapsed() >= every * 2 {
                     tracing::debug!(user = %session.user().email, "websocket peer silent for two heartbeats; closing");
-                    Some("no answer to pings")
+                    Some((1001, "no answer to pings"))
                 } else if !matches!(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Bytes::new()))).await, Ok(Ok(()))) {
                     break;
                 } else {
@@ -183,7 +191,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                 Next::Frame(frame) => match timeout(WRITE_TIMEOUT, write_ready(&mut sink, &mut session, &frame)).await {
                     Ok(Ok((written, close))) => {
                         sent.inc_by(written);
-                        close
+                        close.map(|reason| (1001, reason))
                     }
                     Ok(Err(_)) => break,
                     Err(_) => {
@@ -191,11 +199,11 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                         break;
                     }
                 },
-                Next::Close(reason) => Some(reason),
+                Next::Close(reason) => Some((1001, reason)),
             },
         };
-        if let Some(reason) = close {
-            let _ = timeout(WRITE_TIMEOUT, sink.send(close_frame(1001, reason))).await;
+        if let Some((code, reason)) = close {
+            let _ = timeout(WRITE_TIMEOUT, sink.send(close_frame(code, reason))).await;
             break;
         }
     }
