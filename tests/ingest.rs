@@ -157,3 +157,26 @@ async fn password_guessing_is_rate_limited() {
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 401), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn secrets_in_the_page_url_are_neither_stored_nor_streamed() {
+    let ctx = setup().await;
+    let (mut ws, _) = ctx.watch().await;
+    let (status, body) = ctx
+        .track_raw(json!({
+            "website_id": ctx.site,
+            "url": "https://example.com/reset?token=s3cret&email=ann%40example.com&utm_source=mail#step2",
+        }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let clean = "https://example.com/reset?utm_source=mail";
+    let streamed = loop {
+        if let pulse::model::LiveMessage::Event { event, .. } = ws.next_significant().await {
+            break event;
+        }
+    };
+    assert_eq!(streamed.url, clean);
+    assert_eq!(streamed.source.as_deref(), Some("mail"));
+    let stored = ctx.server.state.events.newest(&ctx.site, 1, None).await.unwrap();
+    assert_eq!(stored.events[0].event.url, clean);
+}

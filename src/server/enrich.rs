@@ -138,6 +138,28 @@ impl Enricher {
 
 /// `utm_source` of the page URL, else the referrer's host without `www.`; a referrer on the
 /// page's own host is internal navigation, not a source.
+/// The page URL as stored and streamed: scheme, host, port and path, plus only the `utm_*`
+/// campaign parameters (in their order). Any other query parameter — `?token=…`, `?email=…` —
+/// a credential in the authority, and the fragment are dropped: every watcher of the website
+/// would otherwise see them.
+pub fn public_url(page: &url::Url) -> String {
+    let mut out = page.clone();
+    let _ = out.set_username("");
+    let _ = out.set_password(None);
+    out.set_fragment(None);
+    let kept: Vec<(String, String)> = page
+        .query_pairs()
+        .filter(|(k, _)| k.starts_with("utm_"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        out.set_query(None);
+    } else {
+        out.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    out.to_string()
+}
+
 pub fn source(page: &url::Url, referrer: Option<&str>) -> Option<String> {
     if let Some((_, v)) = page.query_pairs().find(|(k, _)| k == "utm_source") {
         let v = v.trim();
@@ -192,6 +214,17 @@ mod tests {
         assert!(e.is_bot("curl/8.0"));
         assert!(e.is_bot(""));
         assert!(!e.is_bot(CHROME));
+    }
+
+    #[test]
+    fn the_public_url_keeps_the_path_and_campaign_parameters_only() {
+        let url = |s: &str| public_url(&url::Url::parse(s).unwrap());
+        assert_eq!(
+            url("https://user:pw@shop.example:8443/a/b?token=s3cret&utm_source=news&email=x%40y.z&utm_campaign=fall#top"),
+            "https://shop.example:8443/a/b?utm_source=news&utm_campaign=fall"
+        );
+        assert_eq!(url("https://shop.example/a?token=s3cret"), "https://shop.example/a");
+        assert_eq!(url("https://shop.example/"), "https://shop.example/");
     }
 
     #[test]

@@ -239,7 +239,7 @@ async fn enrich_event(
         kind: v.kind,
         pathname: v.pathname,
         source: enrich::source(&v.url, v.referrer.as_deref()),
-        url: v.url.to_string(),
+        url: enrich::public_url(&v.url),
         referrer: v.referrer,
         title: v.req.title.filter(|t| !t.trim().is_empty()),
         visitor_id,
