@@ -111,3 +111,17 @@ async fn pages_send_a_stranger_to_the_login_while_apis_answer_for_themselves() {
     let signed_in = http.get(format!("{}/", ctx.base)).bearer_auth(&ctx.token).send().await.unwrap();
     assert_eq!(signed_in.status(), 200);
 }
+
+#[tokio::test]
+async fn the_tracking_snippet_carries_an_absolute_address_that_works_when_pasted_elsewhere() {
+    let ctx = setup().await;
+    let page = |ctx: &Ctx| {
+        ctx.http.get(format!("{}/", ctx.base)).bearer_auth(&ctx.token).send()
+    };
+    let html = page(&ctx).await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("http://{}/tracker.js", ctx.server.addr)), "the request's address");
+    assert!(!html.contains("src=&quot;/tracker.js") && !html.contains("src=\"/tracker.js"), "no relative snippet");
+    let ctx = setup_with(|c| c.public_url = Some("https://pulse.example.com".into())).await;
+    let html = page(&ctx).await.unwrap().text().await.unwrap();
+    assert!(html.contains("https://pulse.example.com/tracker.js"), "the configured public_url");
+}

@@ -30,6 +30,16 @@ pub async fn list_websites() -> Result<Vec<Website>, ServerFnError> {
     state.accounts.websites_for(&user).await.map_err(|e| ServerFnError::new(e.to_string()))
 }
 
+/// The address tracked sites reach this server at, for the tracking snippet (see
+/// `server::public_url`).
+#[server(prefix = "/rpc")]
+pub async fn public_base_url() -> Result<String, ServerFnError> {
+    let state = use_context::<crate::server::state::AppState>()
+        .ok_or_else(|| ServerFnError::new("server state missing"))?;
+    let parts: axum::http::request::Parts = leptos_axum::extract().await?;
+    Ok(crate::server::public_url::base(&state.cfg, &parts.headers))
+}
+
 /// One website and its current live snapshot, for the first paint of the Realtime tab.
 #[server(prefix = "/rpc")]
 pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), ServerFnError> {

@@ -30,6 +30,10 @@ struct Global {
     /// Settings file; its `[pulse]` table is read.
     #[arg(long, global = true, env = "PULSE_CONFIG", default_value = "Leptos.toml")]
     config: PathBuf,
+    /// The address browsers and tracked sites reach Pulse at, for snippets
+    /// (e.g. https://pulse.example.com).
+    #[arg(long, global = true, env = "PULSE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +138,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Some(d) = cli.global.data_dir {
         cfg.data_dir = d;
     }
+    if let Some(u) = cli.global.public_url.filter(|u| !u.trim().is_empty()) {
+        cfg.public_url = Some(u);
+    }
+    cfg.public_url = cfg.public_url.as_deref().map(crate::server::public_url::parse).transpose().map_err(CliError::Usage)?;
     let command = match cli.command {
         Some(c) => c,
         None => Command::Serve { addr: env_addr()? },
@@ -183,8 +191,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             store.create_website(&site, owner_id).await?;
             println!("created website {} ({})", site.name, site.domain);
             println!(
-                "snippet: <script defer src=\"http://{}/tracker.js\" data-website-id=\"{}\"></script>",
-                cfg.addr, site.id
+                "snippet: <script defer src=\"{}/tracker.js\" data-website-id=\"{}\"></script>",
+                crate::server::public_url::configured_or_listen(&cfg, cfg.addr),
+                site.id
             );
             println!("{}", site.id);
             Ok(())

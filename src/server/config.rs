@@ -23,6 +23,9 @@ pub struct Config {
     /// Where the SQLite database, the signing secret and the visitor salts live.
     pub data_dir: PathBuf,
     pub addr: SocketAddr,
+    /// The address browsers and tracked sites reach Pulse at (e.g. `https://pulse.example.com`),
+    /// shown in tracking snippets. Unset: the address each request came to.
+    pub public_url: Option<String>,
     /// Create a demo admin and a demo website when the store has no users.
     pub demo: bool,
     /// Reverse proxies in front of Pulse whose `X-Forwarded-For` entries are trusted: `false`
@@ -101,6 +104,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./data"),
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
             demo: true,
             trust_proxy: TrustProxy::Flag(false),
             geoip_db: None,

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod public_url;
 pub mod rate_limit;
 pub mod shutdown;
 pub mod state;
@@ -282,7 +283,7 @@ impl Server {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.addr).await.with_context(|| format!("binding {}", cfg.addr))?;
     let addr = listener.local_addr()?;
-    let base_url = format!("http://{addr}");
+    let base_url = public_url::configured_or_listen(&cfg, addr);
     let demo = cfg.demo;
     let server = Server::start(cfg, leptos_options(), listener).await?;
     if demo {

@@ -3,17 +3,20 @@
 use leptos::prelude::*;
 
 use super::{AppHeader, LoadError};
-use crate::app::server_fns::list_websites;
+use crate::app::server_fns::{list_websites, public_base_url};
 
 #[component]
 pub fn WebsitesPage() -> impl IntoView {
     let sites = Resource::new(|| (), |_| list_websites());
+    let base = Resource::new(|| (), |_| public_base_url());
     view! {
         <AppHeader/>
         <main class="mx-auto max-w-6xl px-4 py-8">
             <h1 class="text-2xl font-bold tracking-tight">"Websites"</h1>
             <Suspense fallback=|| view! { <p class="mt-6 text-slate-500">"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    // without it the snippet still works when pasted on a page of this server
+                    let base = base.await.unwrap_or_default();
                     match sites.await {
                         Err(e) => view! { <div class="mt-6"><LoadError message=e.to_string()/></div> }.into_any(),
                         Ok(list) if list.is_empty() => view! {
@@ -25,7 +28,7 @@ pub fn WebsitesPage() -> impl IntoView {
                         Ok(list) => view! {
                             <ul class="mt-6 grid gap-4 sm:grid-cols-2 lg:grid-cols-3" data-testid="websites">
                                 {list.into_iter().map(|site| {
-                                    let snippet = format!(r#"<script defer src="/tracker.js" data-website-id="{}"></script>"#, site.id);
+                                    let snippet = format!(r#"<script defer src="{base}/tracker.js" data-website-id="{}"></script>"#, site.id);
                                     view! {
                                         <li class="rounded-2xl border border-slate-200 bg-white p-5 shadow-sm transition hover:shadow-md dark:border-slate-800 dark:bg-slate-900">
                                             <a href=format!("/websites/{}", site.id) class="block">
