@@ -1,8 +1,10 @@
 //! Operations and small REST endpoints: `/health`, `/metrics`, the website list, live
 //! connection stats, closing a website's live streams and broadcasting a notice (contract §4).
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -36,7 +38,41 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Who may read `/metrics`: loopback clients (a Prometheus on the same host; behind a
+/// reverse proxy set `trust_proxy`, so remote clients are not mistaken for local ones), a
+/// scraper presenting `metrics_token` as a Bearer token, or a logged-in admin.
+async fn may_read_metrics(state: &AppState, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
+    let ip = crate::server::rate_limit::client_ip(headers, Some(peer), state.cfg.trust_proxy.hops());
+    if ip.is_loopback() {
+        return Ok(());
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let (Some(given), Some(token)) = (bearer, &state.cfg.metrics_token) {
+        // compare digests: the time taken does not depend on how much of the token matched
+        use sha2::{Digest, Sha256};
+        if Sha256::digest(given.as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
+            return Ok(());
+        }
+    }
+    let user = crate::server::auth::authenticate(state, headers, uri).await.map_err(|_| {
+        AppError::Unauthorized("metrics are served to loopback clients, admins, and scrapers with metrics_token".into())
+    })?;
+    if user.is_admin { Ok(()) } else { Err(AppError::Forbidden("metrics need an admin account".into())) }
+}
+
+pub async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(e) = may_read_metrics(&state, peer, &headers, &uri).await {
+        return e.into_response();
+    }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.render(),

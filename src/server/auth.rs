@@ -119,7 +119,12 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
-/// The token of a request: Bearer header, then `access_token` query, then session cookie.
+/// Where `?access_token=` is accepted: the live streams only (a browser's EventSource cannot
+/// send headers). Anywhere else a token in the URL would end up in logs and histories.
+const QUERY_TOKEN_PREFIX: &str = "/api/live/";
+
+/// The token of a request: Bearer header, then `access_token` query (live streams only), then
+/// session cookie.
 pub fn token_from(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     if let Some(t) = headers
         .get(header::AUTHORIZATION)
@@ -128,7 +133,8 @@ pub fn token_from(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     {
         return Some(t.trim().to_string());
     }
-    if let Some(q) = uri.query()
+    if uri.path().starts_with(QUERY_TOKEN_PREFIX)
+        && let Some(q) = uri.query()
         && let Some((_, t)) = url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "access_token")
     {
         return Some(t.into_owned());
@@ -189,8 +195,20 @@ struct LoginBody {
     next: Option<String>,
 }
 
-fn session_cookie(value: &str, max_age: i64) -> HeaderValue {
-    let c = format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}");
+/// Whether the browser reached Pulse over HTTPS: `public_url` says so, or a trusted proxy does
+/// (`X-Forwarded-Proto`). Then the session cookie is `Secure`.
+fn served_over_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.cfg.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        || (state.cfg.trust_proxy.hops() > 0
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))))
+}
+
+fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let c = format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("pulse_session=; Max-Age=0; Path=/"))
 }
 
@@ -233,7 +251,7 @@ pub async fn login_handler(
     };
     match login(&state, &body.email, &body.password).await {
         Ok((token, exp)) => {
-            let cookie = session_cookie(&token, state.auth.session_secs());
+            let cookie = session_cookie(&token, state.auth.session_secs(), served_over_https(&state, &headers));
             if form {
                 let mut r = Redirect::to(local_path(body.next.as_deref())).into_response();
                 r.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -284,7 +302,8 @@ async fn login(state: &AppState, email: &str, password: &str) -> Result<(String,
     .map_err(|e| AppError::Internal(e.to_string()))?;
     match user {
         Some(u) if ok => {
-            tracing::info!(user = %u.email, "login");
+            // ids, never email addresses, in logs
+            tracing::info!(user_id = u.id, "login");
             state.auth.issue(&u)
         }
         _ => Err(AppError::InvalidCredentials),
@@ -296,13 +315,13 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Cq2Tf6yK0o1bwTQ1Xv0n5rC0t3U4rZ6mX2y9xq8h1jE";
 
 /// `POST /api/auth/logout`: clears the session cookie.
-pub async fn logout_handler(headers: HeaderMap) -> Response {
+pub async fn logout_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut r = if is_form(&headers) {
         Redirect::to("/login").into_response()
     } else {
         StatusCode::NO_CONTENT.into_response()
     };
-    r.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
+    r.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0, served_over_https(&state, &headers)));
     r
 }
 
@@ -322,9 +341,11 @@ mod tests {
     fn token_sources_in_order() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; pulse_session=cookie"));
-        let uri: Uri = "/x?access_token=query".parse().unwrap();
+        let uri: Uri = "/api/live/ws?access_token=query".parse().unwrap();
         assert_eq!(token_from(&h, &uri).as_deref(), Some("query"));
         assert_eq!(token_from(&h, &"/x".parse().unwrap()).as_deref(), Some("cookie"));
+        let elsewhere: Uri = "/api/websites?access_token=query".parse().unwrap();
+        assert_eq!(token_from(&h, &elsewhere).as_deref(), Some("cookie"), "a URL token only on the live streams");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer header"));
         assert_eq!(token_from(&h, &uri).as_deref(), Some("header"));
     }

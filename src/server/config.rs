@@ -36,10 +36,34 @@ pub struct Config {
     /// MaxMind-format country database; when absent, `country` is null.
     pub geoip_db: Option<PathBuf>,
     /// HS256 signing secret; when absent one is generated into `data_dir/jwt-secret`.
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
+    /// A Bearer token that lets a scraper read `/metrics` from another host (loopback clients
+    /// and admins need none).
+    pub metrics_token: Option<Secret>,
     pub session_hours: i64,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
+}
+
+/// A setting that must never reach a log: `Debug` prints `[redacted]`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// `trust_proxy`: a flag (one proxy or none) or a number of proxies.
@@ -97,6 +121,9 @@ pub struct LiveConfig {
     pub ring_max_events: usize,
     /// Events kept for snapshots and shown in the feed.
     pub recent_events: usize,
+    /// Origins besides Pulse's own whose pages may open live streams and call the API with a
+    /// user's cookie, e.g. `["https://wall.example.com"]`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -109,6 +136,7 @@ impl Default for Config {
             trust_proxy: TrustProxy::Flag(false),
             geoip_db: None,
             jwt_secret: None,
+            metrics_token: None,
             session_hours: 24 * 7,
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
@@ -141,6 +169,7 @@ impl Default for LiveConfig {
             ring_min_minutes: 10,
             ring_max_events: 50_000,
             recent_events: 100,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -203,6 +232,14 @@ mod tests {
         assert_eq!((hops("false"), hops("true"), hops("0"), hops("2")), (0, 1, 0, 2));
         assert_eq!(Config::default().trust_proxy.hops(), 0);
         assert!(Config::from_toml("[pulse]\ntrust_proxy = \"yes\"\n").is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = Config::from_toml("[pulse]\njwt_secret = \"hunter2-hunter2\"\n").unwrap();
+        assert_eq!(c.jwt_secret.as_ref().map(Secret::expose), Some("hunter2-hunter2"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod origin;
 pub mod public_url;
 pub mod rate_limit;
 pub mod shutdown;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::{any, delete, get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -39,6 +40,8 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 
 use crate::app::{shell, App};
 use config::Config;
@@ -89,7 +92,8 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
         .route("/demo", get(demo::demo_page))
-        .route("/demo/{*rest}", get(demo::demo_page));
+        .route("/demo/{*rest}", get(demo::demo_page))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::same_origin_writes));
 
     let leptos_options = state.leptos.clone();
     let routes = generate_route_list(App);
@@ -103,7 +107,33 @@ pub fn app(state: AppState) -> Router {
         // paying for a middleware on every request
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login));
 
-    Router::new().merge(tracking).merge(api).merge(ui).with_state(state)
+    with_log_and_headers(Router::new().merge(tracking).merge(api).merge(ui)).with_state(state)
+}
+
+/// The request log, and the headers every response carries (unless a handler set its own): no MIME sniffing, no
+/// referrer leaving for other sites, no framing by other sites, no plugins, and forms and
+/// `<base>` only towards Pulse itself. Scripts are not restricted by this policy yet (the
+/// hydration script is inline; a nonce-based `script-src` is listed as unfinished).
+fn with_log_and_headers(router: Router<AppState>) -> Router<AppState> {
+    let set = |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    // the request log, off unless `RUST_LOG` enables `tower_http=debug`: method, path (never
+    // the query, which may hold a live stream's `access_token`), status and latency
+    let log = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            // tower_http's target, so `tower_http=debug` switches span and events on together
+            tracing::debug_span!(target: "tower_http::trace", "request", method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
+    router
+        .layer(log)
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'",
+        ))
 }
 
 /// Login attempts per minute per IP, and the burst allowed (password guessing).
@@ -193,7 +223,7 @@ impl Server {
             visitors: Arc::new(visitor::VisitorHasher::new(accounts.clone()).await?),
             limiter: Arc::new(rate_limit::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
             login_limiter: Arc::new(rate_limit::IpLimiter::per_minute(LOGIN_PER_MINUTE, LOGIN_BURST)),
-            auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_deref(), cfg.session_hours)?),
+            auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_ref().map(crate::server::config::Secret::expose), cfg.session_hours)?),
             connections: Arc::new(live::Connections::new(
                 cfg.live.max_connections,
                 cfg.live.max_connections_per_user,

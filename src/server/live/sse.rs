@@ -72,6 +72,7 @@ pub async fn sse_handler(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
+    crate::server::origin::check(&state.cfg, &state.cfg.live.allowed_origins, &headers)?;
     let user = auth::authenticate(&state, &headers, &uri).await?;
     let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
     let sites = websites_of(&uri);

@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, State};
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{Sink, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
@@ -51,6 +51,10 @@ pub async fn ws_handler(
     uri: Uri,
     ws: Upgrade,
 ) -> Response {
+    // a page of another origin cannot open an admin's stream with their cookie
+    if let Err(e) = crate::server::origin::check(&state.cfg, &state.cfg.live.allowed_origins, &headers) {
+        return e.into_response();
+    }
     let auth = auth::authenticate(&state, &headers, &uri).await;
     let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
     let config = WebSocketConfig::default()
@@ -150,7 +154,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
     let mut ping = interval_at(Instant::now() + every, every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    tracing::debug!(user = %session.user().email, "websocket open");
+    tracing::debug!(user_id = session.user().id, "websocket open");
     loop {
         // (close code, reason) when the server ends the connection
         let close: Option<(u16, &'static str)> = tokio::select! {
@@ -179,7 +183,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() >= every * 2 {
-                    tracing::debug!(user = %session.user().email, "websocket peer silent for two heartbeats; closing");
+                    tracing::debug!(user_id = session.user().id, "websocket peer silent for two heartbeats; closing");
                     Some((1001, "no answer to pings"))
                 } else if !matches!(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Bytes::new()))).await, Ok(Ok(()))) {
                     break;
