@@ -143,6 +143,14 @@ impl Enricher {
 /// a credential in the authority, and the fragment are dropped: every watcher of the website
 /// would otherwise see them.
 pub fn public_url(page: &url::Url) -> String {
+    // the common case (nothing to drop) costs a scan, not a rebuild
+    if page.fragment().is_none()
+        && page.username().is_empty()
+        && page.password().is_none()
+        && page.query_pairs().all(|(k, _)| k.starts_with("utm_"))
+    {
+        return page.as_str().to_string();
+    }
     let mut out = page.clone();
     let _ = out.set_username("");
     let _ = out.set_password(None);
@@ -225,6 +233,8 @@ mod tests {
         );
         assert_eq!(url("https://shop.example/a?token=s3cret"), "https://shop.example/a");
         assert_eq!(url("https://shop.example/"), "https://shop.example/");
+        assert_eq!(url("https://shop.example/a?utm_source=x&utm_medium=y"), "https://shop.example/a?utm_source=x&utm_medium=y");
+        assert_eq!(url("https://shop.example/a?"), "https://shop.example/a?");
     }
 
     #[test]

@@ -107,7 +107,9 @@ pub fn app(state: AppState) -> Router {
         // paying for a middleware on every request
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login));
 
-    with_log_and_headers(Router::new().merge(tracking).merge(api).merge(ui)).with_state(state)
+    // the tracking endpoint stays bare: it is the hot path (its outcomes are counted in
+    // /metrics), and headers for pages mean nothing to a beacon's 202
+    Router::new().merge(tracking).merge(with_log_and_headers(api.merge(ui))).with_state(state)
 }
 
 /// The request log, and the headers every response carries (unless a handler set its own): no MIME sniffing, no
