@@ -20,4 +20,4 @@ pub use live::{ClientCommand, ErrorCode, LiveMessage};
 pub use stats::{ActivePage, Breakdown, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 pub use time::rfc3339_millis;
 pub use track::{TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
-pub use website::{ApiError, LiveStats, LoginResponse, TransportCounts, Website};
+pub use website::{ApiError, GrantRequest, LiveStats, LoginResponse, MemberRole, Membership, TransportCounts, Website};

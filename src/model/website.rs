@@ -42,3 +42,44 @@ pub struct ApiError {
     pub error: String,
     pub message: String,
 }
+
+/// A user's role on one website (contract §4): `viewer` watches it, `admin` also manages its
+/// members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Viewer,
+    Admin,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Viewer => "viewer",
+            MemberRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(MemberRole::Viewer),
+            "admin" => Some(MemberRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// `PUT /api/websites/{id}/members/{email}` body; the role defaults to `viewer`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRequest {
+    #[serde(default)]
+    pub role: Option<MemberRole>,
+}
+
+/// A user's access to a website, as granted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub website_id: String,
+    pub email: String,
+    pub role: MemberRole,
+}

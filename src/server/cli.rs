@@ -78,6 +78,16 @@ enum SiteCommand {
         #[arg(long)]
         owner: Option<String>,
     },
+    /// Give a user access to a website (a running server applies it at once).
+    Grant {
+        #[arg(long)]
+        website: String,
+        #[arg(long)]
+        email: String,
+        /// `viewer` watches the website; `admin` also manages its members.
+        #[arg(long, default_value = "viewer", value_parser = ["viewer", "admin"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +206,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 site.id
             );
             println!("{}", site.id);
+            Ok(())
+        }
+        Command::Site(SiteCommand::Grant { website, email, role }) => {
+            let store = SqliteStore::open(&cfg.data_dir)?;
+            let site = store
+                .website(&website)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no website {website}; list them in the UI or create one with `pulse site add`")))?;
+            let user = store
+                .user_by_email(email.trim())
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no user {email}; create it with `pulse user add`")))?;
+            let role = crate::model::MemberRole::parse(&role).ok_or_else(|| CliError::Usage(format!("{role:?} is not viewer or admin")))?;
+            store.grant(&site.id, user.id, role).await?;
+            println!("{} is now {} of {} ({})", user.email, role.as_str(), site.name, site.id);
             Ok(())
         }
     }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod members;
 pub mod live;
 pub mod metrics;
 pub mod origin;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::{header, HeaderValue, Method};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -88,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/realtime/events/{website_id}/stream", get(history::stream))
         .route("/api/websites/{website_id}/connections", delete(api::close_connections))
         .route("/api/websites/{website_id}/broadcast", post(api::broadcast))
+        .route("/api/websites/{website_id}/members/{email}", put(members::grant).delete(members::revoke))
         .route("/api/{*rest}", any(pages::api_not_found))
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
@@ -232,6 +234,7 @@ impl Server {
                 cfg.live.max_connections_per_ip,
                 metrics.clone(),
             )),
+            revocations: Arc::new(live::Revocations::default()),
             metrics,
             accounts,
             write_path,

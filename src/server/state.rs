@@ -54,6 +54,8 @@ pub struct Shared {
     pub auth: Arc<AuthKeys>,
     pub metrics: Metrics,
     pub connections: Arc<Connections>,
+    /// Memberships revoked while streams are open.
+    pub revocations: Arc<crate::server::live::Revocations>,
     /// The writer's health, for `/health`.
     pub write_path: Arc<WritePath>,
     pub shutdown: Shutdown,

@@ -37,14 +37,22 @@ pub fn config(dir: &Path) -> Config {
     cfg
 }
 
+/// The password `member_token` gives its users.
+pub const MEMBER_PASSWORD: &str = "member password";
+
 /// Creates a member (no website access) and returns their token.
 pub async fn member_token(ctx: &Ctx, email: &str) -> String {
-    let hash = pulse::server::auth::hash_password("member password").unwrap();
+    let hash = pulse::server::auth::hash_password(MEMBER_PASSWORD).unwrap();
     ctx.server.state.accounts.create_user(email, &hash, false).await.unwrap();
+    member_login(ctx, email).await
+}
+
+/// Logs in a user `member_token` created; returns their token.
+pub async fn member_login(ctx: &Ctx, email: &str) -> String {
     let r = ctx
         .http
         .post(format!("{}/api/auth/login", ctx.base))
-        .json(&json!({"email": email, "password": "member password"}))
+        .json(&json!({"email": email, "password": MEMBER_PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -226,6 +234,11 @@ pub struct SseEvent {
 impl Sse {
     pub fn new(resp: reqwest::Response) -> Self {
         Self { stream: resp.bytes_stream().boxed(), buf: String::new() }
+    }
+
+    /// The raw body stream (to wait for its end).
+    pub fn into_inner(self) -> futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>> {
+        self.stream
     }
 
     pub async fn next(&mut self) -> SseEvent {

@@ -2,6 +2,7 @@
 //! resume, lag, heartbeat, close); `ws` and `sse` only encode its frames.
 
 mod connections;
+mod revocations;
 mod session;
 pub mod sse;
 pub mod ws;
@@ -13,4 +14,5 @@ mod ws_upgrade;
 pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use connections::{ConnectionGuard, Connections};
+pub use revocations::{Revocations, Revoked};
 pub use session::{LiveSession, Next};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
 use crate::model::{Cursor, ErrorCode, LiveMessage, StreamCursor};
@@ -20,7 +20,15 @@ use crate::server::hub::{ConnSignal, Frame, Start, Subscriber};
 use crate::server::state::AppState;
 use crate::server::store::{Seq, UserRow};
 
-use super::ConnectionGuard;
+use super::{ConnectionGuard, Revoked};
+
+/// The next revocation, or never once the channel is gone.
+async fn recv_revoked(rx: &mut Option<broadcast::Receiver<Revoked>>) -> Result<Revoked, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Marker queued after the final `error` when an admin closes the streams.
 const CLOSE: &str = "close";
@@ -50,6 +58,8 @@ pub struct LiveSession {
     pending: VecDeque<Arc<Frame>>,
     heartbeat: Interval,
     shutdown: watch::Receiver<bool>,
+    /// Memberships revoked anywhere; `None` once the channel closed (the server is stopping).
+    revoked: Option<broadcast::Receiver<Revoked>>,
     _slot: ConnectionGuard,
 }
 
@@ -73,6 +83,7 @@ impl LiveSession {
         let mut heartbeat = interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = state.shutdown.subscribe();
+        let revoked = Some(state.revocations.subscribe());
         Self {
             state,
             user,
@@ -85,6 +96,7 @@ impl LiveSession {
             pending: VecDeque::new(),
             heartbeat,
             shutdown,
+            revoked,
             _slot: slot,
         }
     }
@@ -261,6 +273,36 @@ impl LiveSession {
                 _ = self.heartbeat.tick() => {
                     return Next::Frame(message(&LiveMessage::Heartbeat { server_time: Utc::now() }));
                 }
+                revoked = recv_revoked(&mut self.revoked) => match revoked {
+                    Ok(r) if r.user_id == self.user.id => self.drop_website(&r.website_id),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.recheck_access().await,
+                    Err(broadcast::error::RecvError::Closed) => self.revoked = None,
+                },
+            }
+        }
+    }
+
+    /// The user lost access to `website_id`: stop its stream with `error forbidden`. An SSE
+    /// stream left without websites ends (its client would only reconnect into a `403`).
+    fn drop_website(&mut self, website_id: &str) {
+        if !self.delivered.contains_key(website_id) {
+            return;
+        }
+        self.unsubscribe(website_id);
+        tracing::debug!(user_id = self.user.id, website_id, "access revoked; stream of the website stopped");
+        self.pending.push_back(error_frame(ErrorCode::Forbidden, "your access to this website was revoked", Some(website_id)));
+        if self.ids && self.delivered.is_empty() {
+            self.pending.push_back(Arc::new(Frame { website_id: "".into(), seq: 0, kind: CLOSE, json: "".into() }));
+        }
+    }
+
+    /// Missed revocations (more than the channel holds): ask the store about every website.
+    async fn recheck_access(&mut self) {
+        let sites: Vec<String> = self.delivered.keys().cloned().collect();
+        for site in sites {
+            if matches!(self.state.accounts.can_access(&self.user, &site).await, Ok(false)) {
+                self.drop_website(&site);
             }
         }
     }

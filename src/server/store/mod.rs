@@ -8,7 +8,7 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Event, Website};
+use crate::model::{Event, MemberRole, Website};
 
 pub use sqlite::SqliteStore;
 
@@ -139,6 +139,13 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Websites the user may watch: all for a global admin, else owned or shared ones.
     async fn websites_for(&self, user: &UserRow) -> Result<Vec<Website>, StoreError>;
     async fn can_access(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError>;
+    /// May manage the website's members: a global admin, its owner, or a member with role
+    /// `admin`.
+    async fn can_manage(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError>;
+    /// Gives `user_id` `role` on the website (replacing an earlier role).
+    async fn grant(&self, website_id: &str, user_id: i64, role: MemberRole) -> Result<(), StoreError>;
+    /// Takes the user's membership away; `false` if they had none.
+    async fn revoke(&self, website_id: &str, user_id: i64) -> Result<bool, StoreError>;
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Deletes settings whose key starts with `prefix` and sorts before `before` (old salts).

@@ -15,7 +15,7 @@ use super::{
     AccountStore, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
     UserRow,
 };
-use crate::model::Website;
+use crate::model::{MemberRole, Website};
 
 /// Each commit rewrites every page it touches, so the events table keeps each event once, in
 /// columns (see `event_row`; no JSON copy beside them), and as few B-trees as its queries need:
@@ -450,6 +450,40 @@ impl AccountStore for SqliteStore {
                 params![uid, site, admin],
                 |r| r.get::<_, bool>(0),
             )?)
+        })
+        .await
+    }
+
+    async fn can_manage(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError> {
+        let (uid, admin, site) = (user.id, user.is_admin, website_id.to_string());
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM websites w WHERE w.id = ?2 AND (?3 OR w.owner_id = ?1
+                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1 AND m.role = 'admin')))",
+                params![uid, site, admin],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn grant(&self, website_id: &str, user_id: i64, role: MemberRole) -> Result<(), StoreError> {
+        let site = website_id.to_string();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO members (website_id, user_id, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (website_id, user_id) DO UPDATE SET role = excluded.role",
+                params![site, user_id, role.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke(&self, website_id: &str, user_id: i64) -> Result<bool, StoreError> {
+        let site = website_id.to_string();
+        self.write(move |c| {
+            Ok(c.execute("DELETE FROM members WHERE website_id = ?1 AND user_id = ?2", params![site, user_id])? > 0)
         })
         .await
     }
