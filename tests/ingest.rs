@@ -166,6 +166,7 @@ async fn secrets_in_the_page_url_are_neither_stored_nor_streamed() {
         .track_raw(json!({
             "website_id": ctx.site,
             "url": "https://example.com/reset?token=s3cret&email=ann%40example.com&utm_source=mail#step2",
+            "referrer": "https://example.com/login?token=s3cret",
         }))
         .await;
     assert_eq!(status, 202, "{body}");
@@ -176,7 +177,9 @@ async fn secrets_in_the_page_url_are_neither_stored_nor_streamed() {
         }
     };
     assert_eq!(streamed.url, clean);
+    assert_eq!(streamed.referrer.as_deref(), Some("https://example.com/login"));
     assert_eq!(streamed.source.as_deref(), Some("mail"));
     let stored = ctx.server.state.events.newest(&ctx.site, 1, None).await.unwrap();
     assert_eq!(stored.events[0].event.url, clean);
+    assert_eq!(stored.events[0].event.referrer.as_deref(), Some("https://example.com/login"));
 }

@@ -111,6 +111,11 @@ async fn metrics_are_for_loopback_admins_and_the_metrics_token() {
     assert_eq!(get(remote, Some(ctx.token.clone())).await.unwrap().status(), 200, "an admin");
     let member = member_token(&ctx, "member@pulse.local").await;
     assert_eq!(get(remote, Some(member)).await.unwrap().status(), 403);
+    // a forwarded request is not a local one, even claiming loopback, even without trust_proxy
+    assert_eq!(get(Some("127.0.0.1"), None).await.unwrap().status(), 401);
+    let untrusting = setup().await;
+    let r = untrusting.http.get(format!("{}/metrics", untrusting.base)).header("x-forwarded-for", "198.51.100.1").send().await.unwrap();
+    assert_eq!(r.status(), 401, "a same-host proxy forwarding a remote client");
 }
 
 #[tokio::test]

@@ -38,12 +38,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Who may read `/metrics`: loopback clients (a Prometheus on the same host; behind a
-/// reverse proxy set `trust_proxy`, so remote clients are not mistaken for local ones), a
-/// scraper presenting `metrics_token` as a Bearer token, or a logged-in admin.
+/// Who may read `/metrics`: a loopback client talking to Pulse directly (a Prometheus on the
+/// same host: the peer is loopback and no proxy forwarded the request — a request through a
+/// reverse proxy carries `X-Forwarded-For`, whatever `trust_proxy` says), a scraper
+/// presenting `metrics_token` as a Bearer token, or a logged-in admin.
 async fn may_read_metrics(state: &AppState, peer: SocketAddr, headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
-    let ip = crate::server::rate_limit::client_ip(headers, Some(peer), state.cfg.trust_proxy.hops());
-    if ip.is_loopback() {
+    if peer.ip().is_loopback() && !headers.contains_key("x-forwarded-for") && !headers.contains_key("forwarded") {
         return Ok(());
     }
     let bearer = headers

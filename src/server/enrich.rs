@@ -136,18 +136,24 @@ impl Enricher {
     }
 }
 
-/// `utm_source` of the page URL, else the referrer's host without `www.`; a referrer on the
-/// page's own host is internal navigation, not a source.
-/// The page URL as stored and streamed: scheme, host, port and path, plus only the `utm_*`
-/// campaign parameters (in their order). Any other query parameter — `?token=…`, `?email=…` —
-/// a credential in the authority, and the fragment are dropped: every watcher of the website
-/// would otherwise see them.
+/// The campaign parameters a stored URL keeps (no other `utm_`-looking name: `utm_token` is
+/// just a parameter).
+const CAMPAIGN_PARAMS: [&str; 6] = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id"];
+
+fn is_campaign(name: &str) -> bool {
+    CAMPAIGN_PARAMS.contains(&name)
+}
+
+/// A URL as stored and streamed (the page, and the referrer): scheme, host, port and path,
+/// plus only the `utm_*` campaign parameters (in their order). Any other query parameter —
+/// `?token=…`, `?email=…` —, a credential in the authority, and the fragment are dropped:
+/// every watcher of the website would otherwise see them.
 pub fn public_url(page: &url::Url) -> String {
     // the common case (nothing to drop) costs a scan, not a rebuild
     if page.fragment().is_none()
         && page.username().is_empty()
         && page.password().is_none()
-        && page.query_pairs().all(|(k, _)| k.starts_with("utm_"))
+        && page.query_pairs().all(|(k, _)| is_campaign(&k))
     {
         return page.as_str().to_string();
     }
@@ -157,7 +163,7 @@ pub fn public_url(page: &url::Url) -> String {
     out.set_fragment(None);
     let kept: Vec<(String, String)> = page
         .query_pairs()
-        .filter(|(k, _)| k.starts_with("utm_"))
+        .filter(|(k, _)| is_campaign(k))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     if kept.is_empty() {
@@ -168,6 +174,17 @@ pub fn public_url(page: &url::Url) -> String {
     out.to_string()
 }
 
+/// A referrer as stored: stripped like a page URL when it is one (a same-site referrer is the
+/// previous page, with whatever its URL carried); anything else as sent.
+pub fn public_referrer(referrer: &str) -> String {
+    match url::Url::parse(referrer) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => public_url(&u),
+        _ => referrer.to_string(),
+    }
+}
+
+/// `utm_source` of the page URL, else the referrer's host without `www.`; a referrer on the
+/// page's own host is internal navigation, not a source.
 pub fn source(page: &url::Url, referrer: Option<&str>) -> Option<String> {
     if let Some((_, v)) = page.query_pairs().find(|(k, _)| k == "utm_source") {
         let v = v.trim();
@@ -235,6 +252,9 @@ mod tests {
         assert_eq!(url("https://shop.example/"), "https://shop.example/");
         assert_eq!(url("https://shop.example/a?utm_source=x&utm_medium=y"), "https://shop.example/a?utm_source=x&utm_medium=y");
         assert_eq!(url("https://shop.example/a?"), "https://shop.example/a?");
+        assert_eq!(url("https://shop.example/a?utm_token=s3cret&utm_medium=m"), "https://shop.example/a?utm_medium=m");
+        assert_eq!(public_referrer("https://shop.example/reset?token=s3cret"), "https://shop.example/reset");
+        assert_eq!(public_referrer("android-app://com.example"), "android-app://com.example");
     }
 
     #[test]

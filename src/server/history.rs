@@ -94,6 +94,12 @@ pub fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, AppError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
     }
+    // an unencoded `+01:00` arrives as ` 01:00` (a `+` in a query string is a space)
+    if let Some((time, offset)) = v.rsplit_once(' ')
+        && let Ok(t) = DateTime::parse_from_rfc3339(&format!("{time}+{offset}"))
+    {
+        return Ok(t.with_timezone(&Utc));
+    }
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d")
         && let Some(t) = d.and_hms_opt(0, 0, 0)
     {
@@ -189,6 +195,7 @@ mod tests {
     fn times_are_rfc3339_or_dates() {
         assert_eq!(parse_time("from", "2026-11-02").unwrap().to_rfc3339(), "2026-11-02T00:00:00+00:00");
         assert_eq!(parse_time("from", "2026-11-02T10:00:00+01:00").unwrap().to_rfc3339(), "2026-11-02T09:00:00+00:00");
+        assert_eq!(parse_time("from", "2026-11-02T10:00:00 01:00").unwrap().to_rfc3339(), "2026-11-02T09:00:00+00:00");
         assert!(parse_time("from", "yesterday").unwrap_err().to_string().contains("`from`"));
     }
 }

@@ -240,7 +240,7 @@ async fn enrich_event(
         pathname: v.pathname,
         source: enrich::source(&v.url, v.referrer.as_deref()),
         url: enrich::public_url(&v.url),
-        referrer: v.referrer,
+        referrer: v.referrer.as_deref().map(enrich::public_referrer),
         title: v.req.title.filter(|t| !t.trim().is_empty()),
         visitor_id,
         session_id: v.req.session_id,

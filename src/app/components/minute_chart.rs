@@ -38,11 +38,11 @@ pub fn visitors_summary(per_minute: &[u64]) -> String {
 /// `i` at the middle of its bar.
 pub fn line_points(values: &[u64], buckets: usize, max: u64) -> String {
     let max = max.max(1) as f64;
-    values
+    // the newest `buckets` values, should there be more
+    values[values.len().saturating_sub(buckets)..]
         .iter()
         .enumerate()
         .map(|(i, v)| format!("{:.1},{:.1}", i as f64 + 0.5, 100.0 - *v as f64 / max * 100.0))
-        .take(buckets)
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -106,7 +106,7 @@ pub fn MinuteChart(rt: Realtime) -> impl IntoView {
                     <polyline
                         data-testid="visitors-line"
                         fill="none"
-                        class="stroke-amber-500 transition-all duration-500"
+                        class="stroke-amber-500"
                         stroke-width="2"
                         stroke-linejoin="round"
                         vector-effect="non-scaling-stroke"
@@ -145,6 +145,7 @@ mod tests {
     fn the_visitor_line_shares_the_bars_scale() {
         assert_eq!(super::line_points(&[0, 2, 4], 3, 4), "0.5,100.0 1.5,50.0 2.5,0.0");
         assert_eq!(super::line_points(&[0, 0], 2, 0), "0.5,100.0 1.5,100.0");
+        assert_eq!(super::line_points(&[9, 0, 4], 2, 4), "0.5,100.0 1.5,0.0", "the newest values");
         let mut v = vec![0u64; 30];
         v[29] = 5;
         v[10] = 9;

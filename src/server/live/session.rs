@@ -60,6 +60,11 @@ pub struct LiveSession {
     shutdown: watch::Receiver<bool>,
     /// Memberships revoked anywhere; `None` once the channel closed (the server is stopping).
     revoked: Option<broadcast::Receiver<Revoked>>,
+    /// The revocation generation last looked at (see `Revocations::generation`).
+    revocations_seen: u64,
+    /// Some revocations were missed (channel overrun): every website is re-checked against
+    /// the store before anything else is written. Cleared only once the check completed.
+    recheck: bool,
     _slot: ConnectionGuard,
 }
 
@@ -83,6 +88,7 @@ impl LiveSession {
         let mut heartbeat = interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = state.shutdown.subscribe();
+        let revocations_seen = state.revocations.generation();
         let revoked = Some(state.revocations.subscribe());
         Self {
             state,
@@ -97,6 +103,8 @@ impl LiveSession {
             heartbeat,
             shutdown,
             revoked,
+            revocations_seen,
+            recheck: false,
             _slot: slot,
         }
     }
@@ -238,6 +246,11 @@ impl LiveSession {
     /// The next thing to write if one is ready now, without waiting: lets a transport write
     /// everything that is ready (an event and its `stats`, a burst) with one flush.
     pub fn ready(&mut self) -> Option<Next> {
+        let generation = self.state.revocations.generation();
+        if generation != self.revocations_seen {
+            self.revocations_seen = generation;
+            self.take_revocations();
+        }
         if let Some(f) = self.pending.pop_front() {
             if f.kind == CLOSE {
                 return Some(Next::Close("closed by an admin"));
@@ -255,9 +268,14 @@ impl LiveSession {
         None
     }
 
-    /// Waits for the next thing to write. Cancel-safe: nothing is lost if the future is dropped.
+    /// Waits for the next thing to write. Cancel-safe: nothing is lost if the future is dropped
+    /// (an interrupted access re-check runs again on the next call).
     pub async fn next(&mut self) -> Next {
         loop {
+            if self.recheck {
+                self.recheck_access().await;
+                self.recheck = false;
+            }
             if let Some(next) = self.ready() {
                 return next;
             }
@@ -276,9 +294,23 @@ impl LiveSession {
                 revoked = recv_revoked(&mut self.revoked) => match revoked {
                     Ok(r) if r.user_id == self.user.id => self.drop_website(&r.website_id),
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.recheck_access().await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.recheck = true,
                     Err(broadcast::error::RecvError::Closed) => self.revoked = None,
                 },
+            }
+        }
+    }
+
+    /// Applies every revocation announced so far, without waiting.
+    fn take_revocations(&mut self) {
+        loop {
+            let Some(rx) = self.revoked.as_mut() else { return };
+            match rx.try_recv() {
+                Ok(r) if r.user_id == self.user.id => self.drop_website(&r.website_id),
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.recheck = true,
+                Err(broadcast::error::TryRecvError::Empty) => return,
+                Err(broadcast::error::TryRecvError::Closed) => self.revoked = None,
             }
         }
     }
@@ -290,6 +322,8 @@ impl LiveSession {
             return;
         }
         self.unsubscribe(website_id);
+        // a snapshot or replay of it still waiting to be written goes too
+        self.pending.retain(|f| &*f.website_id != website_id);
         tracing::debug!(user_id = self.user.id, website_id, "access revoked; stream of the website stopped");
         self.pending.push_back(error_frame(ErrorCode::Forbidden, "your access to this website was revoked", Some(website_id)));
         if self.ids && self.delivered.is_empty() {
@@ -298,11 +332,14 @@ impl LiveSession {
     }
 
     /// Missed revocations (more than the channel holds): ask the store about every website.
+    /// A store that cannot answer does not revoke anything (logged).
     async fn recheck_access(&mut self) {
         let sites: Vec<String> = self.delivered.keys().cloned().collect();
         for site in sites {
-            if matches!(self.state.accounts.can_access(&self.user, &site).await, Ok(false)) {
-                self.drop_website(&site);
+            match self.state.accounts.can_access(&self.user, &site).await {
+                Ok(true) => {}
+                Ok(false) => self.drop_website(&site),
+                Err(e) => tracing::warn!(error = %e, website_id = %site, "cannot re-check live access"),
             }
         }
     }

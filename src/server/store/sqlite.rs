@@ -1,7 +1,7 @@
 //! Embedded store: SQLite (bundled) in WAL mode. One connection for writes, one for reads, one
 //! for checkpoints, each behind a std `Mutex` never held across `.await`: `append` uses the
 //! write connection on the ingest writer's own thread, everything else inside `spawn_blocking`.
-//! Events are kept as their wire JSON plus the indexed columns queries need.
+//! Events are kept once, in columns (`event_row`); reads rebuild the typed `Event`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -103,8 +103,11 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 /// cursors held by clients stay valid. Rows without `client_id` keep their id checked. A no-op
 /// on a current or new database.
 fn migrate_json_events(conn: &mut Connection) -> Result<(), StoreError> {
+    // looked at inside the write transaction: a second process opening the database at the
+    // same moment waits, then finds the conversion done
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let column = |name: &str| -> Result<bool, StoreError> {
-        Ok(conn.query_row(
+        Ok(tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info('events') WHERE name = ?1)",
             [name],
             |r| r.get(0),
@@ -114,7 +117,6 @@ fn migrate_json_events(conn: &mut Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     let client_id = if column("client_id")? { "client_id" } else { "1" };
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "DROP INDEX IF EXISTS events_by_time; DROP INDEX IF EXISTS events_client_id;
          DROP INDEX IF EXISTS events_by_global_time; ALTER TABLE events RENAME TO events_json;",
@@ -127,7 +129,10 @@ fn migrate_json_events(conn: &mut Connection) -> Result<(), StoreError> {
         let mut rows = read.query([])?;
         while let Some(r) = rows.next()? {
             let (seq, data, client_id): (i64, String, bool) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let event: crate::model::Event = serde_json::from_str(&data)?;
+            // one unreadable row stops the conversion (nothing is changed) and says which
+            let event: crate::model::Event = serde_json::from_str(&data).map_err(|e| {
+                StoreError::Open(format!("converting the events table: event {seq} is unreadable ({e}); nothing was changed"))
+            })?;
             let mut values: Vec<rusqlite::types::ToSqlOutput<'_>> = event_row::params(&event, client_id)?.into();
             values.push(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Integer(seq)));
             write.execute(rusqlite::params_from_iter(values))?;
