@@ -174,26 +174,28 @@ pub fn public_url(page: &url::Url) -> String {
     out.to_string()
 }
 
-/// A referrer as stored: stripped like a page URL when it is one (a same-site referrer is the
-/// previous page, with whatever its URL carried); anything else as sent.
-pub fn public_referrer(referrer: &str) -> String {
-    match url::Url::parse(referrer) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => public_url(&u),
-        _ => referrer.to_string(),
-    }
+/// The referrer as stored — stripped like a page URL when it is an http(s) URL (a same-site
+/// referrer is the previous page, with whatever its URL carried), anything else as sent — and
+/// the event's `source`, from one parse of the referrer.
+pub fn referrer_and_source(page: &url::Url, referrer: Option<&str>) -> (Option<String>, Option<String>) {
+    let parsed = referrer.and_then(|r| url::Url::parse(r).ok());
+    let stored = referrer.map(|raw| match &parsed {
+        Some(u) if matches!(u.scheme(), "http" | "https") => public_url(u),
+        _ => raw.to_string(),
+    });
+    (stored, source(page, parsed.as_ref()))
 }
 
 /// `utm_source` of the page URL, else the referrer's host without `www.`; a referrer on the
 /// page's own host is internal navigation, not a source.
-pub fn source(page: &url::Url, referrer: Option<&str>) -> Option<String> {
+pub fn source(page: &url::Url, referrer: Option<&url::Url>) -> Option<String> {
     if let Some((_, v)) = page.query_pairs().find(|(k, _)| k == "utm_source") {
         let v = v.trim();
         if !v.is_empty() {
             return Some(v.chars().take(100).collect());
         }
     }
-    let r = url::Url::parse(referrer?).ok()?;
-    let host = r.host_str()?.to_ascii_lowercase();
+    let host = referrer?.host_str()?.to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
     let own = page.host_str().map(|h| h.to_ascii_lowercase());
     let own = own.as_deref().map(|h| h.strip_prefix("www.").unwrap_or(h));
@@ -253,13 +255,17 @@ mod tests {
         assert_eq!(url("https://shop.example/a?utm_source=x&utm_medium=y"), "https://shop.example/a?utm_source=x&utm_medium=y");
         assert_eq!(url("https://shop.example/a?"), "https://shop.example/a?");
         assert_eq!(url("https://shop.example/a?utm_token=s3cret&utm_medium=m"), "https://shop.example/a?utm_medium=m");
-        assert_eq!(public_referrer("https://shop.example/reset?token=s3cret"), "https://shop.example/reset");
-        assert_eq!(public_referrer("android-app://com.example"), "android-app://com.example");
+        let page = url::Url::parse("https://shop.example/b").unwrap();
+        let stored = |r: &str| referrer_and_source(&page, Some(r)).0.unwrap();
+        assert_eq!(stored("https://shop.example/reset?token=s3cret"), "https://shop.example/reset");
+        assert_eq!(stored("android-app://com.example"), "android-app://com.example");
+        assert_eq!(referrer_and_source(&page, None), (None, None));
     }
 
     #[test]
     fn source_prefers_utm_and_ignores_own_host() {
         let page = url::Url::parse("https://shop.example/a?utm_source=newsletter").unwrap();
+        let source = |page: &url::Url, r: Option<&str>| referrer_and_source(page, r).1;
         assert_eq!(source(&page, Some("https://google.com/")).as_deref(), Some("newsletter"));
         let page = url::Url::parse("https://www.shop.example/a").unwrap();
         assert_eq!(source(&page, Some("https://www.google.com/search")).as_deref(), Some("google.com"));

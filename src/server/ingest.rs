@@ -233,14 +233,15 @@ async fn enrich_event(
         None => state.visitors.derive(&v.req.website_id, ip, ua).await?,
     };
     let time = Utc::now();
+    let (referrer, source) = enrich::referrer_and_source(&v.url, v.referrer.as_deref());
     Ok(Event {
         id: v.req.event_id.unwrap_or_else(|| event_id(time)),
         time,
         kind: v.kind,
         pathname: v.pathname,
-        source: enrich::source(&v.url, v.referrer.as_deref()),
+        source,
         url: enrich::public_url(&v.url),
-        referrer: v.referrer.as_deref().map(enrich::public_referrer),
+        referrer,
         title: v.req.title.filter(|t| !t.trim().is_empty()),
         visitor_id,
         session_id: v.req.session_id,
