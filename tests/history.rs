@@ -128,4 +128,7 @@ async fn bad_parameters_answer_400_naming_the_parameter_and_access_is_checked() 
     let r = ctx.http.get(format!("{}{base}", ctx.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "forbidden");
+    // to them an unknown id looks the same: ids cannot be probed
+    let r = ctx.http.get(format!("{}/api/realtime/events/no-such-site", ctx.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
 }

@@ -199,11 +199,7 @@ struct LoginBody {
 /// (`X-Forwarded-Proto`). Then the session cookie is `Secure`.
 fn served_over_https(state: &AppState, headers: &HeaderMap) -> bool {
     state.cfg.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
-        || (state.cfg.trust_proxy.hops() > 0
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))))
+        || crate::server::public_url::forwarded_https(&state.cfg, headers)
 }
 
 fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {

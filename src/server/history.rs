@@ -108,15 +108,22 @@ pub fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, AppError> {
     Err(bad(format!("parameter `{name}`: must be an RFC 3339 time or a YYYY-MM-DD date, got {v:?}")))
 }
 
-/// The user may read this website's history: it exists (`404`) and they have access (`403`).
+/// The user may read this website's history (see `visible`).
 async fn readable(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
-    if state.accounts.website(website_id).await?.is_none() {
+    visible(state, user, website_id).await
+}
+
+/// The website exists and the user may see it. A global admin is told `404` for an unknown
+/// id; anyone else gets `403` for an unknown id and a foreign one alike, so ids of websites
+/// they cannot see cannot be probed.
+pub async fn visible(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
+    if state.accounts.can_access(user, website_id).await? {
+        return Ok(());
+    }
+    if user.is_admin {
         return Err(AppError::UnknownWebsite(website_id.to_string()));
     }
-    if !state.accounts.can_access(user, website_id).await? {
-        return Err(AppError::Forbidden(format!("no access to website {website_id:?}")));
-    }
-    Ok(())
+    Err(AppError::Forbidden(format!("no access to website {website_id:?}")))
 }
 
 fn list(page: EventPage) -> Json<EventList> {

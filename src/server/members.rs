@@ -14,11 +14,10 @@ use crate::server::live::Revoked;
 use crate::server::state::AppState;
 use crate::server::store::UserRow;
 
-/// The website exists (`404`) and `user` may manage it (`403`); returns the member named.
+/// The website is visible to `user` (`404`/`403`, see `history::visible`) and they may manage
+/// it (`403`); returns the member named.
 async fn managed(state: &AppState, user: &UserRow, website_id: &str, email: &str) -> Result<UserRow, AppError> {
-    if state.accounts.website(website_id).await?.is_none() {
-        return Err(AppError::UnknownWebsite(website_id.to_string()));
-    }
+    crate::server::history::visible(state, user, website_id).await?;
     if !state.accounts.can_manage(user, website_id).await? {
         return Err(AppError::Forbidden(format!("managing the members of website {website_id:?} needs its admin role")));
     }

@@ -22,9 +22,9 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// `host[:port]` the request was sent to (behind trusted proxies, the forwarded host).
 fn request_host(cfg: &Config, headers: &HeaderMap) -> Option<String> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim().to_ascii_lowercase());
+    let get = |name: &str| crate::server::public_url::forwarded(headers, name).map(str::to_ascii_lowercase);
     let forwarded = if cfg.trust_proxy.hops() > 0 { get("x-forwarded-host") } else { None };
-    forwarded.filter(|h| !h.is_empty()).or_else(|| get("host").filter(|h| !h.is_empty()))
+    forwarded.or_else(|| get("host"))
 }
 
 /// Whether a request with these headers may act with the user's cookie. `Err` names why not.

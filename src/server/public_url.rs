@@ -19,9 +19,21 @@ pub fn parse(value: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// The value a proxy gave a forwarding header (`X-Forwarded-Proto`, `-Host`): its rightmost
+/// entry, the one the nearest proxy wrote — entries to its left may come from the client.
+pub fn forwarded<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let v = headers.get_all(name).iter().next_back()?.to_str().ok()?.rsplit(',').next()?.trim();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Whether a trusted proxy says the browser used HTTPS.
+pub fn forwarded_https(cfg: &Config, headers: &HeaderMap) -> bool {
+    cfg.trust_proxy.hops() > 0 && forwarded(headers, "x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
 /// A header value usable as a host (`name[:port]`), if it is one.
 fn host_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let v = headers.get(name)?.to_str().ok()?.split(',').next()?.trim();
+    let v = forwarded(headers, name)?;
     let ok = !v.is_empty()
         && v.len() <= 255
         && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
@@ -35,11 +47,7 @@ pub fn base(cfg: &Config, headers: &HeaderMap) -> String {
     }
     let proxied = cfg.trust_proxy.hops() > 0;
     let host = proxied.then(|| host_header(headers, "x-forwarded-host")).flatten().or_else(|| host_header(headers, "host"));
-    let https = proxied
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+    let https = forwarded_https(cfg, headers);
     match host {
         Some(h) => format!("{}://{h}", if https { "https" } else { "http" }),
         None => format!("http://{}", cfg.addr),
@@ -74,6 +82,9 @@ mod tests {
         assert_eq!(base(&cfg, &fwd), "http://10.0.0.5:3000");
         cfg.trust_proxy = TrustProxy::Flag(true);
         assert_eq!(base(&cfg, &fwd), "https://stats.example.com");
+        // a client-written entry left of the proxy's is ignored
+        let appended = headers(&[("host", "10.0.0.5:3000"), ("x-forwarded-host", "evil.example, stats.example.com"), ("x-forwarded-proto", "https")]);
+        assert_eq!(base(&cfg, &appended), "https://stats.example.com");
         // a host header that is not a host is not echoed into a snippet
         assert_eq!(base(&Config::default(), &headers(&[("host", "evil\"><script>")])), "http://127.0.0.1:3000");
         cfg.public_url = Some("https://pulse.example.com".into());

@@ -30,8 +30,14 @@ async fn recv_revoked(rx: &mut Option<broadcast::Receiver<Revoked>>) -> Result<R
     }
 }
 
-/// Marker queued after the final `error` when an admin closes the streams.
+/// Markers queued after the final `error` when a stream must end: an admin closed the
+/// website's streams, or an SSE stream lost access to its last website.
 const CLOSE: &str = "close";
+const CLOSE_REVOKED: &str = "close-revoked";
+
+fn close_marker(kind: &'static str) -> Arc<Frame> {
+    Arc::new(Frame { website_id: "".into(), seq: 0, kind, json: "".into() })
+}
 
 pub enum Next {
     Frame(Arc<Frame>),
@@ -120,15 +126,10 @@ impl LiveSession {
         &self.user
     }
 
-    /// Checks that the website exists and the user may watch it.
+    /// Checks that the website exists and the user may watch it (unknown and foreign ids look
+    /// alike to anyone but a global admin; see `history::visible`).
     pub async fn authorize(&self, website_id: &str) -> Result<(), AppError> {
-        if self.state.accounts.website(website_id).await?.is_none() {
-            return Err(AppError::NotFound(format!("no website with id {website_id:?}")));
-        }
-        if !self.state.accounts.can_access(&self.user, website_id).await? {
-            return Err(AppError::Forbidden(format!("no access to website {website_id:?}")));
-        }
-        Ok(())
+        crate::server::history::visible(&self.state, &self.user, website_id).await
     }
 
     /// Subscribes, queueing the start of the stream. Problems become `error` frames: the
@@ -144,7 +145,7 @@ impl LiveSession {
         if let Err(e) = self.authorize(website_id).await {
             let code = match e {
                 AppError::Forbidden(_) => ErrorCode::Forbidden,
-                AppError::NotFound(_) => ErrorCode::NotFound,
+                AppError::NotFound(_) | AppError::UnknownWebsite(_) => ErrorCode::NotFound,
                 _ => ErrorCode::BadRequest,
             };
             self.pending.push_back(error_frame(code, e.to_string(), Some(website_id)));
@@ -252,8 +253,10 @@ impl LiveSession {
             self.take_revocations();
         }
         if let Some(f) = self.pending.pop_front() {
-            if f.kind == CLOSE {
-                return Some(Next::Close("closed by an admin"));
+            match f.kind {
+                CLOSE => return Some(Next::Close("closed by an admin")),
+                CLOSE_REVOKED => return Some(Next::Close("access revoked")),
+                _ => {}
             }
             return Some(self.hand_out(f));
         }
@@ -327,7 +330,7 @@ impl LiveSession {
         tracing::debug!(user_id = self.user.id, website_id, "access revoked; stream of the website stopped");
         self.pending.push_back(error_frame(ErrorCode::Forbidden, "your access to this website was revoked", Some(website_id)));
         if self.ids && self.delivered.is_empty() {
-            self.pending.push_back(Arc::new(Frame { website_id: "".into(), seq: 0, kind: CLOSE, json: "".into() }));
+            self.pending.push_back(close_marker(CLOSE_REVOKED));
         }
     }
 
@@ -347,7 +350,7 @@ impl LiveSession {
     fn on_signal(&mut self) {
         if self.sub.signal.closed.load(Ordering::Acquire) {
             self.pending.push_back(error_frame(ErrorCode::Closed, "an admin closed this website's live streams", None));
-            self.pending.push_back(Arc::new(Frame { website_id: "".into(), seq: 0, kind: CLOSE, json: "".into() }));
+            self.pending.push_back(close_marker(CLOSE));
             return;
         }
         let lagged: Vec<String> =
