@@ -160,6 +160,19 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> R
         .ok_or_else(|| AppError::Unauthorized("this account no longer exists".into()))
 }
 
+/// The website exists and the user may see it. A global admin is told `404` for an unknown
+/// id; anyone else gets `403` for an unknown id and a foreign one alike, so ids of websites
+/// they cannot see cannot be probed.
+pub async fn website_visible(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
+    if state.accounts.can_access(user, website_id).await? {
+        return Ok(());
+    }
+    if user.is_admin {
+        return Err(AppError::UnknownWebsite(website_id.to_string()));
+    }
+    Err(AppError::Forbidden(format!("no access to website {website_id:?}")))
+}
+
 /// Extractor for handlers that need a logged-in user.
 pub struct AuthUser(pub UserRow);
 
@@ -230,7 +243,7 @@ pub async fn login_handler(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
+    let ip = state.client_ip(&headers, Some(peer));
     if let Err(secs) = state.login_limiter.check(ip) {
         tracing::warn!(%ip, "login rate limit hit");
         return AppError::RateLimited { retry_after_secs: secs.max(1) }.into_response();

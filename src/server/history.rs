@@ -9,10 +9,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use crate::model::EventList;
-use crate::server::auth::AuthUser;
+use crate::server::auth::{self, AuthUser};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::server::store::{EventPage, PageCursor, UserRow};
+use crate::server::store::{EventPage, PageCursor};
 
 /// Events per page when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 50;
@@ -73,6 +73,13 @@ fn radix36(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+impl PageQuery {
+    /// The page size and the position to continue from, checked.
+    fn parse(&self) -> Result<(usize, Option<PageCursor>), AppError> {
+        Ok((limit(self)?, cursor(self)?))
+    }
+}
+
 fn limit(q: &PageQuery) -> Result<usize, AppError> {
     match q.limit.as_deref() {
         None => Ok(DEFAULT_LIMIT),
@@ -108,24 +115,6 @@ pub fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, AppError> {
     Err(bad(format!("parameter `{name}`: must be an RFC 3339 time or a YYYY-MM-DD date, got {v:?}")))
 }
 
-/// The user may read this website's history (see `visible`).
-async fn readable(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
-    visible(state, user, website_id).await
-}
-
-/// The website exists and the user may see it. A global admin is told `404` for an unknown
-/// id; anyone else gets `403` for an unknown id and a foreign one alike, so ids of websites
-/// they cannot see cannot be probed.
-pub async fn visible(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
-    if state.accounts.can_access(user, website_id).await? {
-        return Ok(());
-    }
-    if user.is_admin {
-        return Err(AppError::UnknownWebsite(website_id.to_string()));
-    }
-    Err(AppError::Forbidden(format!("no access to website {website_id:?}")))
-}
-
 fn list(page: EventPage) -> Json<EventList> {
     Json(EventList {
         events: page.events.into_iter().map(|e| e.event).collect(),
@@ -140,8 +129,8 @@ pub async fn newest(
     Path(website_id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<EventList>, AppError> {
-    let (limit, before) = (limit(&q)?, cursor(&q)?);
-    readable(&state, &user, &website_id).await?;
+    let (limit, before) = q.parse()?;
+    auth::website_visible(&state, &user, &website_id).await?;
     Ok(list(state.events.newest(&website_id, limit, before).await?))
 }
 
@@ -160,8 +149,8 @@ pub async fn range(
     if from >= to {
         return Err(bad(format!("parameters `from`/`to`: `from` ({from}) must be before `to` ({to})")));
     }
-    let (limit, before) = (limit(&q.page)?, cursor(&q.page)?);
-    readable(&state, &user, &website_id).await?;
+    let (limit, before) = q.page.parse()?;
+    auth::website_visible(&state, &user, &website_id).await?;
     Ok(list(state.events.range(&website_id, from, to, limit, before).await?))
 }
 
@@ -178,8 +167,8 @@ pub async fn stream(
             bad(format!("parameter `minutes`: must be a whole number from 1 to {MAX_MINUTES}, got {v:?}"))
         })?,
     };
-    let (limit, before) = (limit(&q.page)?, cursor(&q.page)?);
-    readable(&state, &user, &website_id).await?;
+    let (limit, before) = q.page.parse()?;
+    auth::website_visible(&state, &user, &website_id).await?;
     let now = Utc::now();
     let page = state.events.range(&website_id, now - Duration::minutes(minutes), now + Duration::seconds(1), limit, before).await?;
     Ok(list(page))

@@ -19,7 +19,6 @@ use uuid::Uuid;
 use crate::model::{Event, TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
 use crate::server::enrich;
 use crate::server::error::AppError;
-use crate::server::rate_limit;
 use crate::server::state::AppState;
 use crate::server::store::{AccountStore, Appended, EncodedEvent};
 use crate::server::writer::WriteRequest;
@@ -168,7 +167,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let ip = rate_limit::client_ip(&parts.headers, peer, state.cfg.trust_proxy.hops());
+    let ip = state.client_ip(&parts.headers, peer);
     state.limiter.check(ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs.max(1) })?;
     if parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_TRACK_BODY_BYTES)

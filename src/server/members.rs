@@ -14,10 +14,10 @@ use crate::server::live::Revoked;
 use crate::server::state::AppState;
 use crate::server::store::UserRow;
 
-/// The website is visible to `user` (`404`/`403`, see `history::visible`) and they may manage
+/// The website is visible to `user` (`404`/`403`, see `auth::website_visible`) and they may manage
 /// it (`403`); returns the member named.
 async fn managed(state: &AppState, user: &UserRow, website_id: &str, email: &str) -> Result<UserRow, AppError> {
-    crate::server::history::visible(state, user, website_id).await?;
+    crate::server::auth::website_visible(state, user, website_id).await?;
     if !state.accounts.can_manage(user, website_id).await? {
         return Err(AppError::Forbidden(format!("managing the members of website {website_id:?} needs its admin role")));
     }

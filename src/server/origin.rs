@@ -20,15 +20,9 @@ fn origin_of(url: &str) -> Option<String> {
     Some(u.origin().ascii_serialization())
 }
 
-/// `host[:port]` the request was sent to (behind trusted proxies, the forwarded host).
-fn request_host(cfg: &Config, headers: &HeaderMap) -> Option<String> {
-    let get = |name: &str| crate::server::public_url::forwarded(headers, name).map(str::to_ascii_lowercase);
-    let forwarded = if cfg.trust_proxy.hops() > 0 { get("x-forwarded-host") } else { None };
-    forwarded.or_else(|| get("host"))
-}
-
-/// Whether a request with these headers may act with the user's cookie. `Err` names why not.
-pub fn check(cfg: &Config, allowed: &[String], headers: &HeaderMap) -> Result<(), AppError> {
+/// Whether a request with these headers may act with the user's cookie: its `Origin` is
+/// Pulse's own, `public_url`'s or one of `live.allowed_origins`. `Err` names why not.
+pub fn check(cfg: &Config, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(raw) = headers.get("origin") else { return Ok(()) };
     let raw = raw.to_str().unwrap_or("");
     let refuse = || {
@@ -40,10 +34,10 @@ pub fn check(cfg: &Config, allowed: &[String], headers: &HeaderMap) -> Result<()
     // the host part of the origin, compared with the host the request was sent to: the scheme
     // may differ behind a proxy that terminates TLS
     let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-    let own_host = request_host(cfg, headers);
+    let own_host = crate::server::public_url::request_host(cfg, headers).map(str::to_ascii_lowercase);
     let same_host = own_host.as_deref().is_some_and(|h| h == origin_host || with_default_port_dropped(h) == origin_host);
     let public = cfg.public_url.as_deref().and_then(origin_of).is_some_and(|p| p == origin);
-    let listed = allowed.iter().filter_map(|a| origin_of(a)).any(|a| a == origin);
+    let listed = cfg.live.allowed_origins.iter().filter_map(|a| origin_of(a)).any(|a| a == origin);
     if same_host || public || listed { Ok(()) } else { Err(refuse()) }
 }
 
@@ -56,7 +50,7 @@ fn with_default_port_dropped(host: &str) -> &str {
 /// `/api/track` is public on purpose (any origin) and is not behind it.
 pub async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if writes && let Err(e) = check(&state.cfg, &state.cfg.live.allowed_origins, req.headers()) {
+    if writes && let Err(e) = check(&state.cfg, req.headers()) {
         return e.into_response();
     }
     next.run(req).await
@@ -78,7 +72,10 @@ mod tests {
     #[test]
     fn own_public_and_listed_origins_pass_others_do_not() {
         let mut cfg = Config::default();
-        let ok = |cfg: &Config, allowed: &[String], pairs: &[(&'static str, &str)]| check(cfg, allowed, &h(pairs)).is_ok();
+        let ok = |cfg: &Config, allowed: &[String], pairs: &[(&'static str, &str)]| {
+            let cfg = Config { live: crate::server::config::LiveConfig { allowed_origins: allowed.to_vec(), ..cfg.live.clone() }, ..cfg.clone() };
+            check(&cfg, &h(pairs)).is_ok()
+        };
         assert!(ok(&cfg, &[], &[("host", "127.0.0.1:3000")]), "no Origin: not a browser page");
         assert!(ok(&cfg, &[], &[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]));
         assert!(ok(&cfg, &[], &[("host", "pulse.example.com"), ("origin", "https://pulse.example.com")]), "TLS ended at a proxy");

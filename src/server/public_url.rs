@@ -40,15 +40,20 @@ fn host_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     ok.then_some(v)
 }
 
+/// `host[:port]` the request was sent to: behind trusted proxies the forwarded host, else
+/// `Host` — only if it is a host (it is echoed into pages and compared with origins).
+pub fn request_host<'a>(cfg: &Config, headers: &'a HeaderMap) -> Option<&'a str> {
+    let proxied = cfg.trust_proxy.hops() > 0;
+    proxied.then(|| host_header(headers, "x-forwarded-host")).flatten().or_else(|| host_header(headers, "host"))
+}
+
 /// The base URL (no trailing slash) to show in snippets, for a request with `headers`.
 pub fn base(cfg: &Config, headers: &HeaderMap) -> String {
     if let Some(url) = &cfg.public_url {
         return url.trim_end_matches('/').to_string();
     }
-    let proxied = cfg.trust_proxy.hops() > 0;
-    let host = proxied.then(|| host_header(headers, "x-forwarded-host")).flatten().or_else(|| host_header(headers, "host"));
     let https = forwarded_https(cfg, headers);
-    match host {
+    match request_host(cfg, headers) {
         Some(h) => format!("{}://{h}", if https { "https" } else { "http" }),
         None => format!("http://{}", cfg.addr),
     }

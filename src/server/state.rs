@@ -61,6 +61,13 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
+impl Shared {
+    /// The client's IP for limits, visitor ids and countries (see `rate_limit::client_ip`).
+    pub fn client_ip(&self, headers: &axum::http::HeaderMap, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
+        crate::server::rate_limit::client_ip(headers, peer, self.cfg.trust_proxy.hops())
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()

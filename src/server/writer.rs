@@ -54,8 +54,12 @@ struct Committed {
 }
 
 /// What a commit stored, in commit order, for the publisher: each event with its sequence
-/// number and its request's arrival (for the arrival → broadcast latency).
-type Stored = Vec<(Seq, EncodedEvent, Instant)>;
+/// number, and its request's arrival (for the arrival → broadcast latency).
+#[derive(Default)]
+struct Stored {
+    events: Vec<(Seq, EncodedEvent)>,
+    received: Vec<Instant>,
+}
 
 /// Starts the writer (its own thread) and the publisher (a task). The returned task ends when
 /// both have stopped. If either stops on its own — a panic, the publisher gone — the write path
@@ -150,7 +154,7 @@ async fn write_loop(
         // answered now, from this thread: one hand-off less per request than answering after
         // the publish
         let stored = acknowledge(&metrics, committed);
-        if !stored.is_empty() && committed_tx.send(stored).await.is_err() {
+        if !stored.events.is_empty() && committed_tx.send(stored).await.is_err() {
             // stored and answered; not broadcast: the publisher is gone
             failure = Some("the publisher stopped".to_string());
             break;
@@ -205,7 +209,7 @@ fn publisher_failure(ended: Result<Option<String>, tokio::task::JoinError>) -> S
 fn acknowledge(metrics: &Metrics, Committed { events, waiters, outcome }: Committed) -> Stored {
     match outcome {
         Ok(outcomes) => {
-            let mut stored = Vec::with_capacity(events.len());
+            let mut stored = Stored { events: Vec::with_capacity(events.len()), received: Vec::with_capacity(events.len()) };
             for ((e, w), o) in events.into_iter().zip(waiters).zip(outcomes) {
                 metrics.ingest(match o {
                     Appended::Stored(_) => "stored",
@@ -214,7 +218,8 @@ fn acknowledge(metrics: &Metrics, Committed { events, waiters, outcome }: Commit
                 // the request may have gone away; the event is stored either way
                 let _ = w.ack.send(Ok(o));
                 if let Appended::Stored(seq) = o {
-                    stored.push((seq, e, w.received));
+                    stored.events.push((seq, e));
+                    stored.received.push(w.received);
                 }
             }
             stored
@@ -224,7 +229,7 @@ fn acknowledge(metrics: &Metrics, Committed { events, waiters, outcome }: Commit
                 metrics.ingest("store_error");
                 let _ = w.ack.send(Err(e.clone()));
             }
-            Vec::new()
+            Stored::default()
         }
     }
 }
@@ -233,9 +238,7 @@ fn acknowledge(metrics: &Metrics, Committed { events, waiters, outcome }: Commit
 /// panic while publishing stops the publisher, so the writer reports the failure (the batch's
 /// events are stored and were answered).
 async fn publish_loop(hub: Hub, metrics: Metrics, mut rx: mpsc::Receiver<Stored>) -> Option<String> {
-    while let Some(stored) = rx.recv().await {
-        let received: Vec<Instant> = stored.iter().map(|(_, _, at)| *at).collect();
-        let batch: Vec<(Seq, EncodedEvent)> = stored.into_iter().map(|(seq, e, _)| (seq, e)).collect();
+    while let Some(Stored { events: batch, received }) = rx.recv().await {
         let published = std::panic::AssertUnwindSafe(async {
             // a website's first event after idle: build its topic from the store first
             hub.prepare(&batch).await;

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::CARD;
+use super::{BarRow, CARD};
 use crate::app::realtime_state::Realtime;
 
 #[component]
@@ -26,16 +26,16 @@ pub fn ActivePages(rt: Realtime) -> impl IntoView {
                                 let path = path.clone();
                                 Memo::new(move |_| visitors_on(&path))
                             };
+                            let label = path.clone();
                             view! {
-                                <li class="relative overflow-hidden rounded-lg" data-path=path.clone()>
-                                    <div
-                                        class="absolute inset-y-0 left-0 rounded-lg bg-emerald-100 transition-all duration-500 dark:bg-emerald-900/40"
-                                        style=move || format!("width: {:.1}%", count.get() as f64 / total.get() as f64 * 100.0)
-                                    ></div>
-                                    <div class="relative flex items-center justify-between px-3 py-1.5 text-sm">
-                                        <span class="truncate font-mono text-slate-800 dark:text-slate-200">{path.clone()}</span>
-                                        <span class="ml-3 font-semibold tabular-nums" data-testid="page-visitors">{move || count.get()}</span>
-                                    </div>
+                                <li class="relative overflow-hidden rounded-lg" data-path=path>
+                                    <BarRow
+                                        percent=Signal::derive(move || count.get() as f64 / total.get() as f64 * 100.0)
+                                        bar="bg-emerald-100 dark:bg-emerald-900/40"
+                                    >
+                                        <span class="truncate font-mono text-slate-800 dark:text-slate-200">{label}</span>
+                                        <span class="font-semibold tabular-nums" data-testid="page-visitors">{move || count.get()}</span>
+                                    </BarRow>
                                 </li>
                             }
                         }

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::CARD;
+use super::{BarRow, CARD};
 use crate::app::realtime_state::Realtime;
 use crate::model::{Breakdown, Stats};
 
@@ -73,11 +73,10 @@ fn BreakdownList(
                             let text = shown(label, &value);
                             view! {
                                 <li class="relative overflow-hidden rounded-lg" data-value=value.clone()>
-                                    <div
-                                        class="absolute inset-y-0 left-0 rounded-lg bg-sky-100 transition-all duration-500 dark:bg-sky-900/40"
-                                        style=move || format!("width: {:.1}%", current.get().0 as f64 / top.get() as f64 * 100.0)
-                                    ></div>
-                                    <div class="relative flex items-center justify-between gap-3 px-3 py-1 text-sm">
+                                    <BarRow
+                                        percent=Signal::derive(move || current.get().0 as f64 / top.get() as f64 * 100.0)
+                                        bar="bg-sky-100 dark:bg-sky-900/40"
+                                    >
                                         <span class="truncate text-slate-800 dark:text-slate-200" title=text.clone()>{text.clone()}</span>
                                         <span
                                             class="shrink-0 font-semibold tabular-nums text-slate-900 dark:text-slate-100"
@@ -86,7 +85,7 @@ fn BreakdownList(
                                         >
                                             {move || current.get().0}
                                         </span>
-                                    </div>
+                                    </BarRow>
                                 </li>
                             }
                         }

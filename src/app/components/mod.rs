@@ -1,6 +1,7 @@
 //! Realtime widgets. Each takes signals and re-renders only what changed.
 
 mod active_pages;
+mod bar_row;
 mod breakdowns;
 mod live_feed;
 mod minute_chart;
@@ -9,6 +10,7 @@ mod toasts;
 mod visitor_counter;
 
 pub use active_pages::ActivePages;
+pub use bar_row::BarRow;
 pub use breakdowns::Breakdowns;
 pub use live_feed::LiveFeed;
 pub use minute_chart::MinuteChart;

@@ -127,9 +127,9 @@ impl LiveSession {
     }
 
     /// Checks that the website exists and the user may watch it (unknown and foreign ids look
-    /// alike to anyone but a global admin; see `history::visible`).
+    /// alike to anyone but a global admin; see `auth::website_visible`).
     pub async fn authorize(&self, website_id: &str) -> Result<(), AppError> {
-        crate::server::history::visible(&self.state, &self.user, website_id).await
+        crate::server::auth::website_visible(&self.state, &self.user, website_id).await
     }
 
     /// Subscribes, queueing the start of the stream. Problems become `error` frames: the

@@ -72,9 +72,9 @@ pub async fn sse_handler(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    crate::server::origin::check(&state.cfg, &state.cfg.live.allowed_origins, &headers)?;
+    crate::server::origin::check(&state.cfg, &headers)?;
     let user = auth::authenticate(&state, &headers, &uri).await?;
-    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
+    let ip = state.client_ip(&headers, Some(peer));
     let sites = websites_of(&uri);
     if sites.is_empty() {
         return Err(AppError::BadRequest("give at least one `website_id` query parameter".into()));

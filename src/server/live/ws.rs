@@ -52,11 +52,11 @@ pub async fn ws_handler(
     ws: Upgrade,
 ) -> Response {
     // a page of another origin cannot open an admin's stream with their cookie
-    if let Err(e) = crate::server::origin::check(&state.cfg, &state.cfg.live.allowed_origins, &headers) {
+    if let Err(e) = crate::server::origin::check(&state.cfg, &headers) {
         return e.into_response();
     }
     let auth = auth::authenticate(&state, &headers, &uri).await;
-    let ip = crate::server::rate_limit::client_ip(&headers, Some(peer), state.cfg.trust_proxy.hops());
+    let ip = state.client_ip(&headers, Some(peer));
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(COALESCE_BYTES)

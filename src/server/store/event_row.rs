@@ -9,19 +9,30 @@ use uuid::Uuid;
 
 use crate::model::{Device, Event, Props};
 
+/// The event columns, in the order `params` binds and `from_row` reads them: written once, for
+/// the constants below.
+macro_rules! columns {
+    () => {
+        "id, website_id, time_ms, kind, pathname, url, referrer, source, title, visitor_id, session_id, device, browser, os, country, props"
+    };
+}
+
 /// The event columns in the order `from_row` reads them, after any leading columns.
-pub const COLUMNS: &str =
-    "id, website_id, time_ms, kind, pathname, url, referrer, source, title, visitor_id, session_id, device, browser, os, country, props";
+pub const COLUMNS: &str = columns!();
 
 /// The INSERT for one event (`client_id` last).
-pub const INSERT: &str = "INSERT OR IGNORE INTO events
-    (id, website_id, time_ms, kind, pathname, url, referrer, source, title, visitor_id, session_id, device, browser, os, country, props, client_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+pub const INSERT: &str = concat!(
+    "INSERT OR IGNORE INTO events (",
+    columns!(),
+    ", client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+);
 
 /// `INSERT` keeping a given sequence number (`?18`), for converting older databases.
-pub const INSERT_WITH_SEQ: &str = "INSERT INTO events
-    (id, website_id, time_ms, kind, pathname, url, referrer, source, title, visitor_id, session_id, device, browser, os, country, props, client_id, seq)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+pub const INSERT_WITH_SEQ: &str = concat!(
+    "INSERT INTO events (",
+    columns!(),
+    ", client_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+);
 
 /// The values for `INSERT`, borrowing the event's strings.
 pub fn params(e: &Event, client_id: bool) -> Result<[rusqlite::types::ToSqlOutput<'_>; 17], serde_json::Error> {

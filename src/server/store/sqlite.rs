@@ -196,19 +196,16 @@ impl SqliteStore {
     }
 }
 
-fn page_from_rows(rows: Vec<(i64, StoredEvent)>, limit: usize) -> EventPage {
+fn page_from_rows(mut rows: Vec<StoredEvent>, limit: usize) -> EventPage {
     // `limit + 1` rows were asked for: a next page exists only if the extra row came back
     let more = rows.len() > limit;
-    let mut events = Vec::with_capacity(rows.len().min(limit));
-    let mut next = None;
-    for (i, (time_ms, event)) in rows.into_iter().enumerate() {
-        if i == limit {
-            break;
-        }
-        next = Some(PageCursor { time_ms, seq: event.seq });
-        events.push(event);
-    }
-    EventPage { next: if more { next } else { None }, events }
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|e| PageCursor { time_ms: e.event.time.timestamp_millis(), seq: e.seq })
+    } else {
+        None
+    };
+    EventPage { next, events: rows }
 }
 
 /// A row read as `seq, <event_row::COLUMNS>`.
@@ -223,7 +220,7 @@ fn query_page(
     to_ms: i64,
     limit: usize,
     before: Option<PageCursor>,
-) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
+) -> Result<Vec<StoredEvent>, StoreError> {
     let (b_time, b_seq) = before.map_or((i64::MAX, i64::MAX), |c| (c.time_ms, c.seq as i64));
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT seq, {} FROM events
@@ -233,10 +230,7 @@ fn query_page(
         event_row::COLUMNS
     ))?;
     let rows = stmt
-        .query_map(params![website_id, from_ms, to_ms, b_time, b_seq, (limit + 1) as i64], |r| {
-            let e = stored_event(r)?;
-            Ok((e.event.time.timestamp_millis(), e))
-        })?
+        .query_map(params![website_id, from_ms, to_ms, b_time, b_seq, (limit + 1) as i64], stored_event)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
