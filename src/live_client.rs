@@ -1,9 +1,15 @@
 //! The ONE browser transport for live data: WebSocket first, SSE after repeated WebSocket
 //! failures (or forced with `?transport=sse`), full-jitter exponential backoff, and resume by
 //! cursor so nothing is missed across reconnects. It reports through `LiveStatus` signals and
-//! hands every decoded `LiveMessage` to the page. When the server says the login is no longer
-//! valid (`error` `unauthorized`, or a `401` on the stream URL after a failed attempt) it stops
-//! retrying and reports `LinkState::Unauthorized`, so the page can send the user to log in.
+//! hands every decoded `LiveMessage` to the page.
+//!
+//! Access: a logged-in page keeps its short-lived access token fresh in-band — it calls
+//! `POST /api/auth/refresh` at three quarters of each token's life and hands the new token to
+//! the open WebSocket (`refresh` command), or reopens an SSE stream from its cursor. When the
+//! server still says `unauthorized` (or a `401` on the stream URL after a failed attempt), one
+//! refresh is tried; if the login has ended it stops retrying and reports
+//! `LinkState::Unauthorized`, so the page can send the user to log in. A share page passes its
+//! link's token as `access_token` instead (share links do not expire).
 //!
 //! The types and the backoff math compile everywhere; the connection loop only in the browser.
 
@@ -76,21 +82,37 @@ pub fn backoff_ms(attempt: u32, unit: f64) -> f64 {
     (ceiling * unit.clamp(0.0, 1.0)).max(100.0)
 }
 
+/// How the page is allowed to watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The user's login (cookies), refreshed in-band.
+    Login,
+    /// A share link's token, sent as `access_token`.
+    Share(String),
+}
+
+/// When to refresh a token that has `left_ms` to live: at three quarters of it, at least 1 s
+/// from now.
+pub fn refresh_delay_ms(left_ms: f64) -> f64 {
+    (left_ms * 0.75).max(1_000.0)
+}
+
 /// Starts the live connection for one website; it runs until the returned handle is dropped.
 pub fn connect(
     website_id: String,
     cursor: Option<String>,
     force_sse: bool,
+    access: Access,
     status: LiveStatus,
     on_message: impl Fn(crate::model::LiveMessage) + 'static,
 ) -> ConnectionHandle {
     #[cfg(feature = "hydrate")]
     {
-        browser::connect(website_id, cursor, force_sse, status, on_message)
+        browser::connect(website_id, cursor, force_sse, access, status, on_message)
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (website_id, cursor, force_sse, status, on_message);
+        let _ = (website_id, cursor, force_sse, access, status, on_message);
         ConnectionHandle { _stop: None }
     }
 }
@@ -151,14 +173,38 @@ mod browser {
     /// Shared between the loop and the message callback.
     struct Link {
         website_id: String,
+        access: Access,
         cursor: RefCell<Option<String>>,
         /// The server said `unauthorized`.
         unauthorized: Cell<bool>,
+        /// The open session takes fresh access tokens here (WebSocket: `refresh` command; SSE:
+        /// reopen from the cursor).
+        tokens: RefCell<Option<mpsc::UnboundedSender<(String, bool)>>>,
+        /// The session ended to pick up a fresh token: reconnect at once.
+        reconnect_now: Cell<bool>,
         status: LiveStatus,
         on_message: Box<dyn Fn(LiveMessage)>,
     }
 
     impl Link {
+        /// `?access_token=` for a share page, else nothing (the cookie speaks).
+        fn token_query(&self, first: bool) -> String {
+            match &self.access {
+                Access::Share(t) => {
+                    let t = String::from(js_sys::encode_uri_component(t));
+                    format!("{}access_token={t}", if first { '?' } else { '&' })
+                }
+                Access::Login => String::new(),
+            }
+        }
+
+        /// Opens a channel for fresh tokens for the session starting now.
+        fn token_channel(&self) -> mpsc::UnboundedReceiver<(String, bool)> {
+            let (tx, rx) = mpsc::unbounded();
+            *self.tokens.borrow_mut() = Some(tx);
+            rx
+        }
+
         /// Returns whether the message proves the link is live.
         fn deliver(&self, text: &str) -> bool {
             let msg: LiveMessage = match serde_json::from_str(text) {
@@ -196,36 +242,99 @@ mod browser {
         website_id: String,
         cursor: Option<String>,
         force_sse: bool,
+        access: Access,
         status: LiveStatus,
         on_message: impl Fn(LiveMessage) + 'static,
     ) -> ConnectionHandle {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let link = Rc::new(Link {
             website_id,
+            access,
             cursor: RefCell::new(cursor),
             unauthorized: Cell::new(false),
+            tokens: RefCell::new(None),
+            reconnect_now: Cell::new(false),
             status,
             on_message: Box::new(on_message),
         });
         leptos::task::spawn_local(async move {
-            let mut stop = stop_rx.fuse();
+            let both = select(connection_loop(link.clone(), force_sse).boxed_local(), keep_fresh(link).boxed_local());
+            let _ = select(both, stop_rx).await; // page left: everything is dropped, closing it
+        });
+        ConnectionHandle { _stop: Some(stop_tx) }
+    }
+
+    /// `POST /api/auth/refresh`: a new access token and its expiry (ms since epoch), `Ok(None)`
+    /// when the login has ended, `Err` when the server could not be asked.
+    async fn refresh_token() -> Result<Option<(String, f64)>, ()> {
+        let resp = gloo_net::http::Request::post("/api/auth/refresh").send().await.map_err(|_| ())?;
+        match resp.status() {
+            200 => {
+                let text = resp.text().await.map_err(|_| ())?;
+                let body: crate::model::LoginResponse = serde_json::from_str(&text).map_err(|_| ())?;
+                let exp = js_sys::Date::parse(&body.expires_at);
+                Ok(Some((body.token, exp)))
+            }
+            401 | 403 => Ok(None),
+            _ => Err(()),
+        }
+    }
+
+    /// Keeps a logged-in page's access token fresh and hands each new one to the open session.
+    async fn keep_fresh(link: Rc<Link>) {
+        if link.access != Access::Login {
+            return std::future::pending().await;
+        }
+        // the first refresh (at page start) only tells the token's expiry: an SSE stream does
+        // not reopen for it
+        let mut first = true;
+        loop {
+            let delay = match refresh_token().await {
+                Ok(Some((token, exp))) => {
+                    if let Some(tx) = link.tokens.borrow().as_ref() {
+                        let _ = tx.unbounded_send((token, first));
+                    }
+                    first = false;
+                    refresh_delay_ms(exp - now())
+                }
+                // the login ended: the stream will say so, and the loop ends there
+                Ok(None) => return std::future::pending().await,
+                Err(()) => 5_000.0,
+            };
+            sleep(delay).await;
+        }
+    }
+
+    /// Connects, and reconnects with backoff, until the login ends.
+    async fn connection_loop(link: Rc<Link>, force_sse: bool) {
+        {
             let mut attempt: u32 = 0;
             let mut ws_failures: u32 = 0;
+            // the last attempt followed a refresh: a second `unauthorized` in a row is final
+            let mut after_refresh = false;
             loop {
                 let sse = force_sse || ws_failures >= WS_FAILURES_BEFORE_SSE;
                 link.status.transport.set(if sse { TransportKind::Sse } else { TransportKind::WebSocket });
-                let session = if sse { run_sse(link.clone()).boxed_local() } else { run_ws(link.clone()).boxed_local() };
-                let went_live = match select(session, &mut stop).await {
-                    Either::Left((went_live, _)) => went_live,
-                    Either::Right(_) => return, // page left: the session future is dropped, closing it
-                };
+                let went_live = if sse { run_sse(link.clone()).await } else { run_ws(link.clone()).await };
+                *link.tokens.borrow_mut() = None;
                 link.status.live_since.set(None);
+                if link.reconnect_now.replace(false) {
+                    continue; // an SSE stream reopening with a fresh token, from its cursor
+                }
                 // an attempt that never went live may have been refused for the login (SSE
                 // cannot see the status code): ask the same URL for JSON to find out
-                if link.unauthorized.get() || (!went_live && login_refused(&link.website_id).await) {
+                if link.unauthorized.get() || (!went_live && login_refused(&link).await) {
+                    // the token may just have expired: one refresh, and straight back
+                    let retry = link.access == Access::Login && (went_live || !after_refresh);
+                    if retry && matches!(refresh_token().await, Ok(Some(_))) {
+                        link.unauthorized.set(false);
+                        after_refresh = true;
+                        continue;
+                    }
                     link.status.link.set(LinkState::Unauthorized);
                     return;
                 }
+                after_refresh = false;
                 if went_live {
                     attempt = 0;
                     if !sse {
@@ -244,17 +353,14 @@ mod browser {
                 } else {
                     LinkState::Reconnecting { retry_at }
                 });
-                if let Either::Right(_) = select(sleep(delay).boxed_local(), &mut stop).await {
-                    return;
-                }
+                sleep(delay).await;
             }
-        });
-        ConnectionHandle { _stop: Some(stop_tx) }
+        }
     }
 
     /// Whether the live endpoint now answers `401` for this website (login expired or revoked).
-    async fn login_refused(website_id: &str) -> bool {
-        let url = format!("/api/live/sse?website_id={website_id}");
+    async fn login_refused(link: &Link) -> bool {
+        let url = format!("/api/live/sse?website_id={}{}", link.website_id, link.token_query(false));
         match gloo_net::http::Request::get(&url).header("Accept", "application/json").send().await {
             Ok(resp) => resp.status() == 401,
             Err(_) => false, // offline: keep retrying
@@ -264,7 +370,10 @@ mod browser {
     /// One WebSocket session; returns whether it went live before it ended.
     async fn run_ws(link: Rc<Link>) -> bool {
         let (host, scheme) = origin();
-        let Ok(ws) = WebSocket::open(&format!("{scheme}://{host}/api/live/ws")) else { return false };
+        let Ok(ws) = WebSocket::open(&format!("{scheme}://{host}/api/live/ws{}", link.token_query(true))) else {
+            return false;
+        };
+        let mut tokens = link.token_channel();
         let (mut sink, mut stream) = ws.split();
         let subscribe = ClientCommand::Subscribe {
             website_id: link.website_id.clone(),
@@ -276,11 +385,19 @@ mod browser {
         }
         let mut went_live = false;
         loop {
-            let next = select(stream.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local()).await;
-            match next {
-                Either::Left((Some(Ok(Message::Text(text))), _)) => went_live |= link.deliver(&text),
-                Either::Left((Some(Ok(Message::Bytes(_))), _)) => {}
-                Either::Left((Some(Err(_)) | None, _)) | Either::Right(_) => return went_live,
+            let incoming = select(stream.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local());
+            match select(incoming, tokens.next()).await {
+                Either::Left((Either::Left((Some(Ok(Message::Text(text))), _)), _)) => went_live |= link.deliver(&text),
+                Either::Left((Either::Left((Some(Ok(Message::Bytes(_))), _)), _)) => {}
+                Either::Left(_) => return went_live,
+                // a fresh access token: the stream goes on under it
+                Either::Right((Some((token, _)), _)) => {
+                    let Ok(text) = serde_json::to_string(&ClientCommand::Refresh { token }) else { continue };
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        return went_live;
+                    }
+                }
+                Either::Right((None, _)) => {}
             }
         }
     }
@@ -290,7 +407,7 @@ mod browser {
     async fn run_sse(link: Rc<Link>) -> bool {
         let (host, _) = origin();
         let proto = web_sys::window().and_then(|w| w.location().protocol().ok()).unwrap_or_else(|| "http:".into());
-        let mut url = format!("{proto}//{host}/api/live/sse?website_id={}", link.website_id);
+        let mut url = format!("{proto}//{host}/api/live/sse?website_id={}{}", link.website_id, link.token_query(false));
         if let Some(c) = link.cursor.borrow().as_ref() {
             url.push_str(&format!("&cursor={c}"));
         }
@@ -323,12 +440,21 @@ mod browser {
             }
         }
         let guard = CloseOnDrop(es);
+        let mut tokens = link.token_channel();
         let mut went_live = false;
-        // ends on an error event (None), a closed channel or silence
-        while let Either::Left((Some(Some(text)), _)) =
-            select(rx.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local()).await
-        {
-            went_live |= link.deliver(&text);
+        // ends on an error event (None), a closed channel, silence — or a fresh access token,
+        // which the stream (cookie-authenticated when it opened) can only pick up by reopening
+        loop {
+            let incoming = select(rx.next(), sleep(SILENCE_TIMEOUT_MS as f64).boxed_local());
+            match select(incoming, tokens.next()).await {
+                Either::Left((Either::Left((Some(Some(text)), _)), _)) => went_live |= link.deliver(&text),
+                Either::Left(_) => break,
+                Either::Right((Some((_, first)), _)) if went_live && !first => {
+                    link.reconnect_now.set(true);
+                    break;
+                }
+                Either::Right(_) => {}
+            }
         }
         for (kind, cb) in &listeners {
             let _ = guard.0.remove_event_listener_with_callback(kind, cb.as_ref().unchecked_ref());

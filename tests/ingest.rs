@@ -140,13 +140,14 @@ async fn login_refuses_a_wrong_password_and_live_endpoints_need_a_token() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
 }
 
-#[tokio::test]
-async fn password_guessing_is_rate_limited() {
-    let ctx = setup().await;
+/// Logs in as `email` with a wrong password from `ip` (a trusted proxy's `X-Forwarded-For`)
+/// until the answer is `429`; returns the statuses.
+async fn guess(ctx: &Ctx, emails: impl Fn(usize) -> String, ip: impl Fn(usize) -> String) -> Vec<u16> {
     let mut statuses = Vec::new();
-    for _ in 0..15 {
+    for i in 0..20 {
         let r = ctx.http.post(format!("{}/api/auth/login", ctx.base))
-            .json(&json!({"email": "admin@test.local", "password": "guess"})).send().await.unwrap();
+            .header("x-forwarded-for", ip(i))
+            .json(&json!({"email": emails(i), "password": "guess"})).send().await.unwrap();
         statuses.push(r.status().as_u16());
         if r.status() == 429 {
             assert!(r.headers().contains_key("retry-after"));
@@ -154,8 +155,24 @@ async fn password_guessing_is_rate_limited() {
             break;
         }
     }
-    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 401), "{statuses:?}");
+    statuses
+}
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_per_ip_and_per_account() {
+    let ctx = setup_with(|c| {
+        c.trust_proxy = pulse::server::config::TrustProxy::Flag(true);
+        c.login_per_ip_per_minute = 10;
+        c.login_per_account_per_minute = 5;
+    }).await;
+    // one address trying many accounts: the 11th attempt is refused
+    let per_ip = guess(&ctx, |i| format!("user{i}@test.local"), |_| "203.0.113.1".into()).await;
+    assert_eq!(per_ip.len(), 11, "{per_ip:?}");
+    assert!(per_ip[..10].iter().all(|s| *s == 401) && per_ip[10] == 429, "{per_ip:?}");
+    // many addresses guessing one account: the 6th attempt is refused
+    let per_account = guess(&ctx, |_| "Someone@Test.local".into(), |i| format!("198.51.100.{i}")).await;
+    assert_eq!(per_account.len(), 6, "{per_account:?}");
+    assert!(per_account[..5].iter().all(|s| *s == 401) && per_account[5] == 429, "{per_account:?}");
 }
 
 #[tokio::test]

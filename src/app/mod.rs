@@ -5,13 +5,14 @@ mod components;
 mod realtime_state;
 mod pages;
 pub mod server_fns;
+pub mod settings_fns;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use pages::{LoginPage, WebsitePage, WebsitesPage};
+use pages::{LoginPage, SettingsPage, SetupPage, SharedPage, WebsitePage, WebsiteSettingsPage, WebsitesPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -44,6 +45,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=WebsitesPage/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/websites/:id") view=WebsitePage/>
+                <Route path=path!("/settings") view=SettingsPage/>
+                <Route path=path!("/settings/websites/:id") view=WebsiteSettingsPage/>
+                <Route path=path!("/share/:token") view=SharedPage/>
+                <Route path=path!("/setup/:token") view=SetupPage/>
             </Routes>
         </Router>
     }

@@ -1,58 +1,87 @@
 //! Server functions the pages call (under `/rpc`, clear of the hand-written `/api` routes).
-//! Each one authenticates the request itself.
+//! Each one authenticates the request itself and fails with a typed `UiError`.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::model::{LiveMessage, Website};
+use crate::model::{LiveMessage, UiError, Website};
 
-#[cfg(feature = "ssr")]
-async fn current_user() -> Result<(crate::server::state::AppState, crate::server::store::UserRow), ServerFnError> {
-    let state = use_context::<crate::server::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("server state missing"))?;
-    let parts: axum::http::request::Parts = leptos_axum::extract().await?;
-    let user = crate::server::auth::authenticate(&state, &parts.headers, &parts.uri)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    Ok((state, user))
+/// The logged-in user, as the header shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub email: String,
+    pub is_admin: bool,
 }
 
-/// The email of the logged-in user.
+#[cfg(feature = "ssr")]
+pub(crate) fn state() -> Result<crate::server::state::AppState, UiError> {
+    use_context::<crate::server::state::AppState>().ok_or_else(|| UiError::Failed("server state missing".into()))
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) async fn request_parts() -> Result<axum::http::request::Parts, UiError> {
+    leptos_axum::extract().await.map_err(|e| UiError::Failed(e.to_string()))
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) async fn current_user() -> Result<(crate::server::state::AppState, crate::server::store::UserRow), UiError> {
+    let state = state()?;
+    let parts = request_parts().await?;
+    let auth = crate::server::auth::authenticate_user(&state, &parts.headers, &parts.uri).await?;
+    Ok((state, auth.user))
+}
+
+/// Who is logged in.
 #[server(prefix = "/rpc")]
-pub async fn whoami() -> Result<String, ServerFnError> {
+pub async fn me() -> Result<SessionUser, UiError> {
     let (_, user) = current_user().await?;
-    Ok(user.email)
+    Ok(SessionUser { email: user.email, is_admin: user.is_admin })
 }
 
 /// Websites the logged-in user may watch.
 #[server(prefix = "/rpc")]
-pub async fn list_websites() -> Result<Vec<Website>, ServerFnError> {
+pub async fn list_websites() -> Result<Vec<Website>, UiError> {
     let (state, user) = current_user().await?;
-    state.accounts.websites_for(&user).await.map_err(|e| ServerFnError::new(e.to_string()))
+    Ok(state.accounts.websites_for(&user).await?)
 }
 
 /// The address tracked sites reach this server at, for the tracking snippet (see
 /// `server::public_url`).
 #[server(prefix = "/rpc")]
-pub async fn public_base_url() -> Result<String, ServerFnError> {
-    let state = use_context::<crate::server::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("server state missing"))?;
-    let parts: axum::http::request::Parts = leptos_axum::extract().await?;
+pub async fn public_base_url() -> Result<String, UiError> {
+    let state = state()?;
+    let parts = request_parts().await?;
     Ok(crate::server::public_url::base(&state.cfg, &parts.headers))
 }
 
 /// One website and its current live snapshot, for the first paint of the Realtime tab.
 #[server(prefix = "/rpc")]
-pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), ServerFnError> {
+pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), UiError> {
     let (state, user) = current_user().await?;
+    crate::server::auth::website_visible(&state, &user, &website_id).await?;
     let site = state
         .accounts
         .website(&website_id)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?
-        .ok_or_else(|| ServerFnError::new("no such website"))?;
-    if !state.accounts.can_access(&user, &website_id).await.map_err(|e| ServerFnError::new(e.to_string()))? {
-        return Err(ServerFnError::new("you have no access to this website"));
-    }
-    let snapshot = state.hub.snapshot(&website_id).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("no website {website_id:?}")))?;
+    let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
+    Ok((site, snapshot))
+}
+
+/// The website a share link opens and its live snapshot: no login needed, the link is the key.
+#[server(prefix = "/rpc")]
+pub async fn shared_live(token: String) -> Result<(Website, LiveMessage), UiError> {
+    let state = state()?;
+    let crate::server::auth::Principal::Share { website_id, .. } =
+        crate::server::auth::share_of_token(&state, &token).await?
+    else {
+        return Err(UiError::Unauthorized("not a share link".into()));
+    };
+    let site = state
+        .accounts
+        .website(&website_id)
+        .await?
+        .ok_or_else(|| UiError::NotFound("the shared website no longer exists".into()))?;
+    let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
     Ok((site, snapshot))
 }

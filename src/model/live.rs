@@ -116,6 +116,9 @@ pub enum ClientCommand {
     },
     Unsubscribe { website_id: String },
     Ping,
+    /// A new access token for this connection (from `POST /api/auth/refresh`), sent before the
+    /// current one expires so the stream goes on without reconnecting.
+    Refresh { token: String },
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod live;
 mod stats;
 mod time;
 mod track;
+mod ui_error;
 mod website;
 
 pub use cursor::{Cursor, CursorError, StreamCursor};
@@ -19,5 +20,9 @@ pub use history::EventList;
 pub use live::{ClientCommand, ErrorCode, LiveMessage};
 pub use stats::{ActivePage, Breakdown, Stats, ACTIVE_WINDOW_MINUTES, PER_MINUTE_BUCKETS};
 pub use time::rfc3339_millis;
+pub use ui_error::UiError;
 pub use track::{TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
-pub use website::{ApiError, GrantRequest, LiveStats, LoginResponse, MemberRole, Membership, TransportCounts, Website};
+pub use website::{
+    ApiError, GrantRequest, LiveStats, LoginResponse, MemberRole, Membership, ShareLink, TransportCounts, UserInfo, Website,
+    WebsiteForm,
+};

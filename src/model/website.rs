@@ -8,6 +8,73 @@ pub struct Website {
     pub id: String,
     pub domain: String,
     pub name: String,
+    /// IANA name; day boundaries of reports follow it.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Page hosts accepted by `/api/track` besides `domain` and its subdomains; `*` accepts any.
+    #[serde(default)]
+    pub allowed_hostnames: Vec<String>,
+    /// Query parameters kept in stored URLs besides the `utm_*` ones.
+    #[serde(default)]
+    pub url_params: Vec<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+impl Website {
+    /// A website with the defaults: UTC, its domain and subdomains, `utm_*` only.
+    pub fn new(id: impl Into<String>, domain: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            domain: domain.into(),
+            name: name.into(),
+            timezone: utc(),
+            allowed_hostnames: Vec::new(),
+            url_params: Vec::new(),
+        }
+    }
+
+    /// Whether a page on `host` may send events: the website's domain, its subdomains, or one
+    /// of `allowed_hostnames` (`*` allows any, `*.example.com` a domain and its subdomains).
+    pub fn accepts_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let under = |domain: &str| {
+            let domain = domain.trim().trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+            !domain.is_empty() && (host == domain || host.strip_suffix(&domain).is_some_and(|p| p.ends_with('.')))
+        };
+        under(&self.domain) || self.allowed_hostnames.iter().any(|h| h.trim() == "*" || under(h))
+    }
+}
+
+/// What the Settings page sends to create or change a website.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteForm {
+    pub domain: String,
+    pub name: String,
+    pub timezone: String,
+    /// Comma- or whitespace-separated.
+    pub allowed_hostnames: String,
+    /// Comma- or whitespace-separated.
+    pub url_params: String,
+}
+
+/// A user as listed in Settings (global admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub email: String,
+    pub is_admin: bool,
+    /// The account still waits for its one-time setup link to be used.
+    pub pending_setup: bool,
+}
+
+/// `POST /api/websites/{id}/share` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareLink {
+    pub token: String,
+    pub url: String,
 }
 
 /// `200` answer of `POST /api/auth/login`.

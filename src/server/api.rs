@@ -58,7 +58,7 @@ async fn may_read_metrics(state: &AppState, peer: SocketAddr, headers: &HeaderMa
             return Ok(());
         }
     }
-    let user = crate::server::auth::authenticate(state, headers, uri).await.map_err(|_| {
+    let user = crate::server::auth::authenticate_user(state, headers, uri).await.map(|a| a.user).map_err(|_| {
         AppError::Unauthorized("metrics are served to loopback clients, admins, and scrapers with metrics_token".into())
     })?;
     if user.is_admin { Ok(()) } else { Err(AppError::Forbidden("metrics need an admin account".into())) }

@@ -1,30 +1,33 @@
-//! Authentication: argon2 password hashes, HS256 JWTs carried in an HttpOnly session cookie,
-//! an `Authorization: Bearer` header or `?access_token=` (EventSource cannot send headers),
-//! and `POST /api/auth/login` / `logout`. The signing secret comes from config or is generated
-//! once into the data directory with owner-only permissions.
+//! Who is asking: short-lived HS256 access tokens (claims `sub`, `role`, `exp`, `iat`, `jti`
+//! and the login session `sid`; algorithm pinned on verify, no leeway) carried in an HttpOnly
+//! cookie, an `Authorization: Bearer` header or `?access_token=` (live streams only, since a
+//! browser's EventSource cannot send headers) — and share-link tokens, which open one
+//! website's live stream and nothing else. A token stays valid only while its login session
+//! exists, so logout, a password change or removing the account ends it at once. The signing
+//! secret comes from config or is generated once into the data directory (owner-only).
 
 use std::path::Path;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use axum::http::{header, HeaderMap, Uri};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::model::LoginResponse;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::server::store::UserRow;
 
+/// The access token's cookie.
 pub const SESSION_COOKIE: &str = "pulse_session";
+/// Share-link tokens start with this, so they are told apart from JWTs without parsing.
+pub const SHARE_TOKEN_PREFIX: &str = "pshare_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -37,49 +40,84 @@ pub enum AuthError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// User id.
-    pub sub: i64,
-    pub email: String,
+    pub sub: String,
+    /// `admin` or `member` (global role).
+    pub role: String,
     pub exp: i64,
     pub iat: i64,
+    /// Unique per token.
+    pub jti: String,
+    /// The login session it was issued for.
+    pub sid: String,
 }
 
 pub struct AuthKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    session: Duration,
+    validation: Validation,
+    access: Duration,
+    refresh: Duration,
 }
 
 impl AuthKeys {
     /// Uses `configured`, else `data_dir/jwt-secret`, creating it (0600) on first start.
-    pub fn load(data_dir: &Path, configured: Option<&str>, session_hours: i64) -> Result<Self, AuthError> {
+    /// Access tokens live `access_secs`, login sessions (the refresh cookie) `session_hours`.
+    pub fn load(
+        data_dir: &Path,
+        configured: Option<&str>,
+        access_secs: i64,
+        session_hours: i64,
+    ) -> Result<Self, AuthError> {
         let secret = match configured {
             Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
             _ => load_or_create_secret(&data_dir.join("jwt-secret"))?,
         };
+        // HS256 only: a token naming another algorithm (`none`, RS256 with our secret as a
+        // "public key") is refused before its signature is looked at
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
-            session: Duration::hours(session_hours.max(1)),
+            validation,
+            access: Duration::seconds(access_secs.max(5)),
+            refresh: Duration::hours(session_hours.max(1)),
         })
     }
 
-    pub fn issue(&self, user: &UserRow) -> Result<(String, DateTime<Utc>), AppError> {
+    /// A new access token for `user` in login session `sid`, and when it expires.
+    pub fn issue(&self, user: &UserRow, sid: &str) -> Result<(String, DateTime<Utc>), AppError> {
         let now = Utc::now();
-        let exp = now + self.session;
-        let claims = Claims { sub: user.id, email: user.email.clone(), iat: now.timestamp(), exp: exp.timestamp() };
-        let token = jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
+        let exp = now + self.access;
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: if user.is_admin { "admin" } else { "member" }.into(),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            sid: sid.to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("cannot sign token: {e}")))?;
-        Ok((token, exp))
+        Ok((token, Utc.timestamp_opt(claims.exp, 0).single().unwrap_or(exp)))
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::default())
-            .map(|d| d.claims)
-            .map_err(|_| AppError::Unauthorized("the token is invalid or expired; log in again".into()))
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
+            AppError::Unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => "the access token has expired; refresh it or log in again".into(),
+                _ => "the access token is invalid; log in again".into(),
+            })
+        })
     }
 
-    pub fn session_secs(&self) -> i64 {
-        self.session.num_seconds()
+    pub fn access_secs(&self) -> i64 {
+        self.access.num_seconds()
+    }
+
+    pub fn refresh_secs(&self) -> i64 {
+        self.refresh.num_seconds()
     }
 }
 
@@ -91,10 +129,7 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, AuthError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(e)),
     }
-    use rand::RngCore;
-    let mut bytes = [0u8; 48];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = hex::encode(bytes).into_bytes();
+    let secret = random_hex(48).into_bytes();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -105,6 +140,19 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, AuthError> {
     use std::io::Write;
     opts.open(path).and_then(|mut f| f.write_all(&secret)).map_err(err)?;
     Ok(secret)
+}
+
+/// `bytes` random bytes from the OS generator, hex-encoded.
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// SHA-256 (hex) of a bearer secret: what the store keeps of refresh, share and setup tokens.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
@@ -123,6 +171,18 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// send headers). Anywhere else a token in the URL would end up in logs and histories.
 const QUERY_TOKEN_PREFIX: &str = "/api/live/";
 
+/// A cookie's value from the request.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
 /// The token of a request: Bearer header, then `access_token` query (live streams only), then
 /// session cookie.
 pub fn token_from(headers: &HeaderMap, uri: &Uri) -> Option<String> {
@@ -139,25 +199,65 @@ pub fn token_from(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     {
         return Some(t.into_owned());
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
-        .map(|c| c.value().to_string())
+    cookie_value(headers, SESSION_COOKIE)
 }
 
-/// Resolves a request to a live user account.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<UserRow, AppError> {
+/// A logged-in user, through one login session.
+#[derive(Clone, Debug)]
+pub struct UserAuth {
+    pub user: UserRow,
+    pub session_id: String,
+    /// When the access token presented expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whoever a request speaks for.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    User(UserAuth),
+    /// A share link: read-only, one website's live stream and Realtime page.
+    Share { website_id: String, token_hash: String },
+}
+
+/// Resolves an access token (JWT) to its user, while its login session lasts.
+pub async fn user_of_token(state: &AppState, token: &str) -> Result<UserAuth, AppError> {
+    let claims = state.auth.verify(token)?;
+    let gone = || AppError::Unauthorized("this login has ended (logged out, password changed or account removed); log in again".into());
+    let (session, user) = state.accounts.session(&claims.sid, Utc::now().timestamp_millis()).await?.ok_or_else(gone)?;
+    if session.user_id.to_string() != claims.sub {
+        return Err(gone());
+    }
+    let expires_at = Utc.timestamp_opt(claims.exp, 0).single().unwrap_or_else(Utc::now);
+    Ok(UserAuth { user, session_id: session.id, expires_at })
+}
+
+/// Resolves a share-link token to its website, while the link exists.
+pub async fn share_of_token(state: &AppState, token: &str) -> Result<Principal, AppError> {
+    let token_hash = secret_hash(token);
+    match state.accounts.share_website(&token_hash).await? {
+        Some(website_id) => Ok(Principal::Share { website_id, token_hash }),
+        None => Err(AppError::Unauthorized("this share link was revoked or never existed".into())),
+    }
+}
+
+/// Resolves a request to a user or a share link.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Principal, AppError> {
     let token = token_from(headers, uri).ok_or_else(|| AppError::Unauthorized("log in first".into()))?;
-    let claims = state.auth.verify(&token)?;
-    state
-        .accounts
-        .user_by_id(claims.sub)
-        .await?
-        .ok_or_else(|| AppError::Unauthorized("this account no longer exists".into()))
+    if token.starts_with(SHARE_TOKEN_PREFIX) {
+        return share_of_token(state, &token).await;
+    }
+    user_of_token(state, &token).await.map(Principal::User)
+}
+
+/// Resolves a request to a logged-in user: a share link is refused (`403`), as it opens only
+/// its website's live stream and Realtime page.
+pub async fn authenticate_user(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<UserAuth, AppError> {
+    match authenticate(state, headers, uri).await? {
+        Principal::User(u) => Ok(u),
+        Principal::Share { .. } => {
+            Err(AppError::Forbidden("a share link opens only its website's live stream and Realtime page".into()))
+        }
+    }
 }
 
 /// The website exists and the user may see it. A global admin is told `404` for an unknown
@@ -173,6 +273,15 @@ pub async fn website_visible(state: &AppState, user: &UserRow, website_id: &str)
     Err(AppError::Forbidden(format!("no access to website {website_id:?}")))
 }
 
+/// The principal may watch the website live: a user with access, or its own share link.
+pub async fn may_watch(state: &AppState, principal: &Principal, website_id: &str) -> Result<(), AppError> {
+    match principal {
+        Principal::User(u) => website_visible(state, &u.user, website_id).await,
+        Principal::Share { website_id: shared, .. } if shared == website_id => Ok(()),
+        Principal::Share { .. } => Err(AppError::Forbidden(format!("this share link does not open website {website_id:?}"))),
+    }
+}
+
 /// Extractor for handlers that need a logged-in user.
 pub struct AuthUser(pub UserRow);
 
@@ -180,7 +289,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers, &parts.uri).await.map(AuthUser)
+        authenticate_user(state, &parts.headers, &parts.uri).await.map(|u| AuthUser(u.user))
     }
 }
 
@@ -199,151 +308,17 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
-    email: String,
-    password: String,
-    /// Form logins only: where to go afterwards (a local path).
-    #[serde(default)]
-    next: Option<String>,
-}
-
-/// Whether the browser reached Pulse over HTTPS: `public_url` says so, or a trusted proxy does
-/// (`X-Forwarded-Proto`). Then the session cookie is `Secure`.
-fn served_over_https(state: &AppState, headers: &HeaderMap) -> bool {
-    state.cfg.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
-        || crate::server::public_url::forwarded_https(&state.cfg, headers)
-}
-
-fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let c = format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("pulse_session=; Max-Age=0; Path=/"))
-}
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
-fn local_path(next: Option<&str>) -> &str {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") => p,
-        _ => "/",
-    }
-}
-
-/// `POST /api/auth/login`: JSON for API clients (`200 {token, expires_at}`), or an HTML form
-/// post from the login page (redirects), so logging in works before the page hydrates.
-pub async fn login_handler(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let ip = state.client_ip(&headers, Some(peer));
-    if let Err(secs) = state.login_limiter.check(ip) {
-        tracing::warn!(%ip, "login rate limit hit");
-        return AppError::RateLimited { retry_after_secs: secs.max(1) }.into_response();
-    }
-    let form = is_form(&headers);
-    let parsed: Result<LoginBody, String> = if form {
-        parse_login_form(&body)
-    } else {
-        serde_json::from_slice(&body).map_err(|e| e.to_string())
-    };
-    let body = match parsed {
-        Ok(b) => b,
-        Err(e) => return AppError::InvalidPayload(format!("expected {{email, password}}: {e}")).into_response(),
-    };
-    match login(&state, &body.email, &body.password).await {
-        Ok((token, exp)) => {
-            let cookie = session_cookie(&token, state.auth.session_secs(), served_over_https(&state, &headers));
-            if form {
-                let mut r = Redirect::to(local_path(body.next.as_deref())).into_response();
-                r.headers_mut().insert(header::SET_COOKIE, cookie);
-                return r;
-            }
-            let expires_at = exp.to_rfc3339_opts(SecondsFormat::Millis, true);
-            let mut r = (StatusCode::OK, Json(LoginResponse { token, expires_at })).into_response();
-            r.headers_mut().insert(header::SET_COOKIE, cookie);
-            r
-        }
-        Err(e) if form && matches!(e, AppError::InvalidCredentials) => {
-            Redirect::to("/login?error=invalid_credentials").into_response()
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-fn parse_login_form(body: &[u8]) -> Result<LoginBody, String> {
-    let mut email = None;
-    let mut password = None;
-    let mut next = None;
-    for (k, v) in url::form_urlencoded::parse(body) {
-        match &*k {
-            "email" => email = Some(v.into_owned()),
-            "password" => password = Some(v.into_owned()),
-            "next" => next = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(LoginBody {
-        email: email.ok_or("missing field `email`")?,
-        password: password.ok_or("missing field `password`")?,
-        next,
-    })
-}
-
-async fn login(state: &AppState, email: &str, password: &str) -> Result<(String, DateTime<Utc>), AppError> {
-    let user = state.accounts.user_by_email(email.trim()).await?;
-    let password = password.to_string();
-    // argon2 is deliberately slow: keep it off the async workers. Unknown emails are verified
-    // against a dummy hash so timing doesn't reveal which emails exist.
-    let (user, ok) = tokio::task::spawn_blocking(move || {
-        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let ok = verify_password(&password, hash);
-        (user, ok)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
-    match user {
-        Some(u) if ok => {
-            // ids, never email addresses, in logs
-            tracing::info!(user_id = u.id, "login");
-            state.auth.issue(&u)
-        }
-        _ => Err(AppError::InvalidCredentials),
-    }
-}
-
-/// argon2id hash of a random string nobody knows.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Cq2Tf6yK0o1bwTQ1Xv0n5rC0t3U4rZ6mX2y9xq8h1jE";
-
-/// `POST /api/auth/logout`: clears the session cookie.
-pub async fn logout_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut r = if is_form(&headers) {
-        Redirect::to("/login").into_response()
-    } else {
-        StatusCode::NO_CONTENT.into_response()
-    };
-    r.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0, served_over_https(&state, &headers)));
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn password_hash_round_trip() {
         let h = hash_password("s3cret").unwrap();
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("S3cret", &h));
-        assert!(!verify_password("s3cret", DUMMY_HASH));
+        assert!(!verify_password("s3cret", ""), "an account waiting for setup has no password");
     }
 
     #[test]
@@ -359,10 +334,51 @@ mod tests {
         assert_eq!(token_from(&h, &uri).as_deref(), Some("header"));
     }
 
+    fn keys() -> AuthKeys {
+        let dir = tempfile::tempdir().unwrap();
+        AuthKeys::load(dir.path(), Some("0123456789abcdef0123456789abcdef"), 60, 1).unwrap()
+    }
+
+    fn user() -> UserRow {
+        UserRow { id: 7, email: "a@b.c".into(), password_hash: String::new(), is_admin: false }
+    }
+
     #[test]
-    fn form_redirects_stay_local() {
-        assert_eq!(local_path(Some("/websites/x")), "/websites/x");
-        assert_eq!(local_path(Some("//evil.com")), "/");
-        assert_eq!(local_path(Some("https://evil.com")), "/");
+    fn issued_tokens_verify_with_their_claims() {
+        let k = keys();
+        let (token, exp) = k.issue(&user(), "s1").unwrap();
+        let c = k.verify(&token).unwrap();
+        assert_eq!((c.sub.as_str(), c.role.as_str(), c.sid.as_str()), ("7", "member", "s1"));
+        assert_eq!(c.exp, exp.timestamp());
+        assert!(c.exp - c.iat == 60 && !c.jti.is_empty());
+        let (other, _) = k.issue(&user(), "s1").unwrap();
+        assert_ne!(k.verify(&other).unwrap().jti, c.jti, "each token has its own jti");
+    }
+
+    #[test]
+    fn forged_expired_and_foreign_tokens_are_refused() {
+        let k = keys();
+        let now = Utc::now().timestamp();
+        let claims = |exp: i64| Claims {
+            sub: "7".into(),
+            role: "admin".into(),
+            exp,
+            iat: now,
+            jti: "j".into(),
+            sid: "s".into(),
+        };
+        let secret = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let expired = jsonwebtoken::encode(&Header::default(), &claims(now - 1), &secret).unwrap();
+        assert!(k.verify(&expired).unwrap_err().to_string().contains("expired"));
+        let other_key = EncodingKey::from_secret(b"another secret entirely, 32 bytes!");
+        let forged = jsonwebtoken::encode(&Header::default(), &claims(now + 60), &other_key).unwrap();
+        assert!(k.verify(&forged).is_err(), "bad signature");
+        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims(now + 60), &secret).unwrap();
+        assert!(k.verify(&hs512).is_err(), "the algorithm is pinned");
+        // alg none: header {"alg":"none"}, no signature
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#.as_slice()), b64(serde_json::to_vec(&claims(now + 60)).unwrap().as_slice()));
+        assert!(k.verify(&none).is_err(), "alg none");
     }
 }

@@ -152,6 +152,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         cfg.public_url = Some(u);
     }
     cfg.public_url = cfg.public_url.as_deref().map(crate::server::public_url::parse).transpose().map_err(CliError::Usage)?;
+    if let Ok(v) = std::env::var("PULSE_ACCESS_TOKEN_SECS") {
+        cfg.access_token_secs = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s >= 5)
+            .ok_or_else(|| CliError::Usage(format!("PULSE_ACCESS_TOKEN_SECS={v:?} is not a number of seconds (at least 5)")))?;
+    }
     let command = match cli.command {
         Some(c) => c,
         None => Command::Serve { addr: env_addr()? },
@@ -193,11 +201,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
-            let site = Website {
-                id: uuid::Uuid::new_v4().to_string(),
-                name: name.unwrap_or_else(|| domain.clone()),
-                domain,
-            };
+            let name = name.unwrap_or_else(|| domain.clone());
+            let site = Website::new(uuid::Uuid::new_v4().to_string(), domain, name);
             store.create_website(&site, owner_id).await?;
             println!("created website {} ({})", site.name, site.domain);
             println!(

@@ -40,7 +40,14 @@ pub struct Config {
     /// A Bearer token that lets a scraper read `/metrics` from another host (loopback clients
     /// and admins need none).
     pub metrics_token: Option<Secret>,
+    /// Access tokens (cookie, Bearer, `access_token`) expire after this many seconds; browsers
+    /// refresh them in-band (env `PULSE_ACCESS_TOKEN_SECS`).
+    pub access_token_secs: i64,
+    /// A login session (the refresh cookie) lasts this long.
     pub session_hours: i64,
+    /// Login attempts per minute per client IP, and per account (email).
+    pub login_per_ip_per_minute: u32,
+    pub login_per_account_per_minute: u32,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
 }
@@ -99,6 +106,9 @@ pub struct IngestConfig {
     /// Sustained requests per second per client IP, and the burst above it.
     pub rate_per_ip: u32,
     pub burst_per_ip: u32,
+    /// Sustained events per second per website, and the burst above it.
+    pub rate_per_website: u32,
+    pub burst_per_website: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -137,7 +147,10 @@ impl Default for Config {
             geoip_db: None,
             jwt_secret: None,
             metrics_token: None,
+            access_token_secs: 15 * 60,
             session_hours: 24 * 7,
+            login_per_ip_per_minute: 10,
+            login_per_account_per_minute: 5,
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
         }
@@ -152,6 +165,8 @@ impl Default for IngestConfig {
             batch_linger_ms: 0,
             rate_per_ip: 200,
             burst_per_ip: 1_000,
+            rate_per_website: 2_000,
+            burst_per_website: 10_000,
         }
     }
 }

@@ -42,7 +42,12 @@ pub async fn ensure_demo(accounts: &dyn AccountStore, base_url: &str) -> Result<
     .await
     .map_err(|e| crate::server::store::StoreError::Task(e.to_string()))??;
     let owner = accounts.create_user(DEMO_EMAIL, &hash, true).await?;
-    let site = Website { id: uuid::Uuid::new_v4().to_string(), domain: "localhost".into(), name: "Pulse demo".into() };
+    // the demo website takes events from any page host (the demo page, scripts, curl): a real
+    // website accepts only its domain and subdomains
+    let site = Website {
+        allowed_hostnames: vec!["*".into()],
+        ..Website::new(uuid::Uuid::new_v4().to_string(), "localhost", "Pulse demo")
+    };
     accounts.create_website(&site, Some(owner)).await?;
     accounts.set_setting(DEMO_SITE_KEY, &site.id).await?;
     println!(

@@ -149,6 +149,12 @@ fn is_campaign(name: &str) -> bool {
 /// `?token=…`, `?email=…` —, a credential in the authority, and the fragment are dropped:
 /// every watcher of the website would otherwise see them.
 pub fn public_url(page: &url::Url) -> String {
+    public_url_keeping(page, &[])
+}
+
+/// `public_url`, also keeping the query parameters named in `keep` (a website's allow-list).
+pub fn public_url_keeping(page: &url::Url, keep: &[String]) -> String {
+    let is_campaign = |k: &str| is_campaign(k) || keep.iter().any(|p| p == k);
     // the common case (nothing to drop) costs a scan, not a rebuild
     if page.fragment().is_none()
         && page.username().is_empty()

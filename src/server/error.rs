@@ -117,3 +117,28 @@ impl IntoResponse for AppError {
         resp
     }
 }
+
+impl From<AppError> for crate::model::UiError {
+    fn from(e: AppError) -> Self {
+        use crate::model::UiError;
+        let message = e.to_string();
+        match e {
+            AppError::Unauthorized(_) | AppError::InvalidCredentials => UiError::Unauthorized(message),
+            AppError::Forbidden(_) => UiError::Forbidden(message),
+            AppError::NotFound(_) | AppError::UnknownWebsite(_) => UiError::NotFound(message),
+            AppError::InvalidPayload(_) | AppError::BadRequest(_) => UiError::Invalid(message),
+            AppError::Conflict(_) => UiError::Conflict(message),
+            AppError::Store(_) | AppError::Internal(_) => {
+                tracing::error!(error = %message, "server function failed");
+                UiError::Failed("something went wrong on the server; the log has details".into())
+            }
+            _ => UiError::Failed(message),
+        }
+    }
+}
+
+impl From<StoreError> for crate::model::UiError {
+    fn from(e: StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}

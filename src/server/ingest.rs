@@ -1,10 +1,10 @@
 //! `POST /api/track` (contract §1): read at most 16 KiB, parse JSON or `text/plain` JSON,
-//! validate naming the bad field, drop bots, rate-limit per IP, enrich, hash the visitor, hand
+//! validate naming the bad field, check the page's host against the website's, drop bots,
+//! rate-limit per IP and per website, enrich, hash the visitor, hand
 //! the event to the writer and answer `202` only once it is durably stored.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -16,7 +16,7 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::model::{Event, TrackAccepted, TrackRequest, MAX_PROPS, MAX_TRACK_BODY_BYTES};
+use crate::model::{Event, TrackAccepted, TrackRequest, Website, MAX_PROPS, MAX_TRACK_BODY_BYTES};
 use crate::server::enrich;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -117,23 +117,35 @@ pub fn validate(req: TrackRequest) -> Result<ValidTrack, AppError> {
     Ok(ValidTrack { req, kind, url, pathname, referrer })
 }
 
-/// Known website ids, so tracking doesn't read the store per request. Only ids that exist are
-/// cached, so its size is bounded by the number of websites.
-#[derive(Default)]
+/// Websites by id, so tracking doesn't read the store per request. Only websites that exist
+/// are cached, at most `SITE_CACHE` of them (least recently used go first); a change or
+/// deletion in Settings evicts the entry.
 pub struct SiteCache {
-    known: Mutex<HashSet<String>>,
+    sites: quick_cache::sync::Cache<String, Arc<Website>>,
+}
+
+const SITE_CACHE: usize = 10_000;
+
+impl Default for SiteCache {
+    fn default() -> Self {
+        Self { sites: quick_cache::sync::Cache::new(SITE_CACHE) }
+    }
 }
 
 impl SiteCache {
-    pub async fn exists(&self, accounts: &dyn AccountStore, id: &str) -> Result<bool, AppError> {
-        if self.known.lock().map(|k| k.contains(id)).unwrap_or(false) {
-            return Ok(true);
+    pub async fn get(&self, accounts: &dyn AccountStore, id: &str) -> Result<Option<Arc<Website>>, AppError> {
+        if let Some(site) = self.sites.get(id) {
+            return Ok(Some(site));
         }
-        let found = accounts.website(id).await?.is_some();
-        if found && let Ok(mut k) = self.known.lock() {
-            k.insert(id.to_string());
-        }
-        Ok(found)
+        let Some(site) = accounts.website(id).await? else { return Ok(None) };
+        let site = Arc::new(site);
+        self.sites.insert(id.to_string(), site.clone());
+        Ok(Some(site))
+    }
+
+    /// The website changed or is gone.
+    pub fn forget(&self, id: &str) {
+        self.sites.remove(id);
     }
 }
 
@@ -168,7 +180,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let ip = state.client_ip(&parts.headers, peer);
-    state.limiter.check(ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs.max(1) })?;
+    state.limiter.check(&ip).map_err(|secs| AppError::RateLimited { retry_after_secs: secs })?;
     if parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_TRACK_BODY_BYTES)
     {
@@ -182,9 +194,23 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
     let body = read_body(body).await?;
     let valid = validate(parse(&body)?)?;
     let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !state.sites.exists(state.accounts.as_ref(), &valid.req.website_id).await? {
+    let Some(site) = state.sites.get(state.accounts.as_ref(), &valid.req.website_id).await? else {
         return Err(AppError::UnknownWebsite(valid.req.website_id));
+    };
+    // a copied snippet (or a forged request) cannot fill another site's data from elsewhere
+    let host = valid.url.host_str().unwrap_or("");
+    if !site.accepts_host(host) {
+        return Err(invalid(format!(
+            "field `url`: host {host:?} is not allowed for this website (its domain {:?} and subdomains{}); \
+             add it to the website's allowed hostnames in Settings",
+            site.domain,
+            if site.allowed_hostnames.is_empty() { String::new() } else { format!(", {}", site.allowed_hostnames.join(", ")) }
+        )));
     }
+    state
+        .site_limiter
+        .check(&site.id)
+        .map_err(|secs| AppError::RateLimited { retry_after_secs: secs })?;
     // one user-agent lookup answers both: bot or not, and device/browser/OS
     let client = state.enricher.client(ua, valid.req.screen_width);
     if client.bot {
@@ -192,7 +218,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
         return Ok(TrackAccepted { id: None, dropped: Some("bot".into()) });
     }
     let client_id = valid.req.event_id.is_some();
-    let event = enrich_event(state, valid, client, ip, ua).await?;
+    let event = enrich_event(state, valid, &site, client, ip, ua).await?;
     let id = event.id;
     let event = EncodedEvent::new(event).map_err(|e| AppError::Internal(format!("cannot encode event: {e}")))?;
     let event = if client_id { event } else { event.server_made() };
@@ -223,6 +249,7 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
 async fn enrich_event(
     state: &AppState,
     v: ValidTrack,
+    site: &Website,
     client: enrich::Client,
     ip: IpAddr,
     ua: &str,
@@ -239,7 +266,7 @@ async fn enrich_event(
         kind: v.kind,
         pathname: v.pathname,
         source,
-        url: enrich::public_url(&v.url),
+        url: enrich::public_url_keeping(&v.url, &site.url_params),
         referrer,
         title: v.req.title.filter(|t| !t.trim().is_empty()),
         visitor_id,

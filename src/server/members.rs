@@ -17,15 +17,38 @@ use crate::server::store::UserRow;
 /// The website is visible to `user` (`404`/`403`, see `auth::website_visible`) and they may manage
 /// it (`403`); returns the member named.
 async fn managed(state: &AppState, user: &UserRow, website_id: &str, email: &str) -> Result<UserRow, AppError> {
-    crate::server::auth::website_visible(state, user, website_id).await?;
-    if !state.accounts.can_manage(user, website_id).await? {
-        return Err(AppError::Forbidden(format!("managing the members of website {website_id:?} needs its admin role")));
-    }
+    crate::server::share::managed_website(state, user, website_id).await?;
     state
         .accounts
         .user_by_email(email.trim())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}; create it with `pulse user add`")))
+}
+
+/// Gives the user with `email` `role` on the website.
+pub async fn grant_member(
+    state: &AppState,
+    user: &UserRow,
+    website_id: &str,
+    email: &str,
+    role: MemberRole,
+) -> Result<Membership, AppError> {
+    let member = managed(state, user, website_id, email).await?;
+    state.accounts.grant(website_id, member.id, role).await?;
+    tracing::info!(by = user.id, user_id = member.id, website_id, role = role.as_str(), "access granted");
+    Ok(Membership { website_id: website_id.to_string(), email: member.email, role })
+}
+
+/// Takes the membership of the user with `email` away; their live streams of the website stop
+/// unless they keep access another way (owner, global admin).
+pub async fn revoke_member(state: &AppState, user: &UserRow, website_id: &str, email: &str) -> Result<(), AppError> {
+    let member = managed(state, user, website_id, email).await?;
+    let had = state.accounts.revoke(website_id, member.id).await?;
+    if !state.accounts.can_access(&member, website_id).await? {
+        state.revocations.announce(Revoked::Membership { user_id: member.id, website_id: website_id.to_string() });
+    }
+    tracing::info!(by = user.id, user_id = member.id, website_id, had, "access revoked");
+    Ok(())
 }
 
 /// `PUT /api/websites/{website_id}/members/{email}` `{role}` → `200 Membership`.
@@ -43,11 +66,8 @@ pub async fn grant(
             .map_err(|e| AppError::InvalidPayload(format!("expected {{\"role\": \"viewer\" | \"admin\"}}: {e}")))?
             .unwrap_or_default()
     };
-    let member = managed(&state, &user, &website_id, &email).await?;
     let role = req.role.unwrap_or(MemberRole::Viewer);
-    state.accounts.grant(&website_id, member.id, role).await?;
-    tracing::info!(by = user.id, user_id = member.id, website_id, role = role.as_str(), "access granted");
-    Ok(Json(Membership { website_id, email: member.email, role }))
+    Ok(Json(grant_member(&state, &user, &website_id, &email, role).await?))
 }
 
 /// `DELETE /api/websites/{website_id}/members/{email}` → `204`; their streams of it stop.
@@ -56,12 +76,6 @@ pub async fn revoke(
     AuthUser(user): AuthUser,
     Path((website_id, email)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let member = managed(&state, &user, &website_id, &email).await?;
-    let had = state.accounts.revoke(&website_id, member.id).await?;
-    // an owner or a global admin keeps access through that, and keeps their streams
-    if !state.accounts.can_access(&member, &website_id).await? {
-        state.revocations.announce(Revoked { user_id: member.id, website_id: website_id.clone() });
-    }
-    tracing::info!(by = user.id, user_id = member.id, website_id, had, "access revoked");
+    revoke_member(&state, &user, &website_id, &email).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

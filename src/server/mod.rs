@@ -15,10 +15,13 @@ pub mod hub;
 pub mod ingest;
 pub mod members;
 pub mod live;
+pub mod login;
 pub mod metrics;
 pub mod origin;
 pub mod public_url;
 pub mod rate_limit;
+pub mod settings;
+pub mod share;
 pub mod shutdown;
 pub mod state;
 pub mod store;
@@ -78,8 +81,10 @@ pub fn app(state: AppState) -> Router {
     let tracking = Router::new().route("/api/track", post(ingest::track_handler)).layer(track_cors);
 
     let api = Router::new()
-        .route("/api/auth/login", post(auth::login_handler))
-        .route("/api/auth/logout", post(auth::logout_handler))
+        .route("/api/auth/login", post(login::login_handler))
+        .route("/api/auth/logout", post(login::logout_handler))
+        .route("/api/auth/refresh", post(login::refresh_handler))
+        .route("/api/auth/setup", post(settings::setup_handler))
         .route("/api/live/ws", get(live::ws::ws_handler))
         .route("/api/live/sse", get(live::sse::sse_handler))
         .route("/api/live/stats", get(api::live_stats))
@@ -90,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/websites/{website_id}/connections", delete(api::close_connections))
         .route("/api/websites/{website_id}/broadcast", post(api::broadcast))
         .route("/api/websites/{website_id}/members/{email}", put(members::grant).delete(members::revoke))
+        .route("/api/websites/{website_id}/share", post(share::create_handler).delete(share::revoke_handler))
         .route("/api/{*rest}", any(pages::api_not_found))
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))
@@ -139,10 +145,6 @@ fn with_log_and_headers(router: Router<AppState>) -> Router<AppState> {
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'",
         ))
 }
-
-/// Login attempts per minute per IP, and the burst allowed (password guessing).
-const LOGIN_PER_MINUTE: u32 = 10;
-const LOGIN_BURST: u32 = 10;
 
 /// How long sent data may stay unacknowledged before the kernel fails the connection.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -226,8 +228,18 @@ impl Server {
             enricher: Arc::new(enrich::Enricher::new(cfg.geoip_path().as_deref())),
             visitors: Arc::new(visitor::VisitorHasher::new(accounts.clone()).await?),
             limiter: Arc::new(rate_limit::IpLimiter::new(cfg.ingest.rate_per_ip, cfg.ingest.burst_per_ip)),
-            login_limiter: Arc::new(rate_limit::IpLimiter::per_minute(LOGIN_PER_MINUTE, LOGIN_BURST)),
-            auth: Arc::new(auth::AuthKeys::load(&cfg.data_dir, cfg.jwt_secret.as_ref().map(crate::server::config::Secret::expose), cfg.session_hours)?),
+            site_limiter: Arc::new(rate_limit::KeyedLimiter::new(cfg.ingest.rate_per_website, cfg.ingest.burst_per_website)),
+            login_limiter: Arc::new(rate_limit::IpLimiter::per_minute(cfg.login_per_ip_per_minute, cfg.login_per_ip_per_minute)),
+            account_login_limiter: Arc::new(rate_limit::KeyedLimiter::per_minute(
+                cfg.login_per_account_per_minute,
+                cfg.login_per_account_per_minute,
+            )),
+            auth: Arc::new(auth::AuthKeys::load(
+                &cfg.data_dir,
+                cfg.jwt_secret.as_ref().map(crate::server::config::Secret::expose),
+                cfg.access_token_secs,
+                cfg.session_hours,
+            )?),
             connections: Arc::new(live::Connections::new(
                 cfg.live.max_connections,
                 cfg.live.max_connections_per_user,
@@ -254,6 +266,8 @@ impl Server {
                 move || {
                     state.limiter.prune();
                     state.login_limiter.prune();
+                    state.account_login_limiter.prune();
+                    state.site_limiter.prune();
                     async {}
                 }
             }),

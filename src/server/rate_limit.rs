@@ -1,6 +1,7 @@
-//! Per-IP rate limiting (governor's keyed token buckets) for tracking and login requests, and
-//! the client IP they key on.
+//! Keyed rate limiting (governor's token buckets) for tracking (per IP and per website) and
+//! login attempts (per IP and per account), and the client IP they key on.
 
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
@@ -41,13 +42,16 @@ fn at_least_one(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Per-IP token buckets. Keys are pruned every minute (`retain_recent`), which bounds memory to
-/// the clients of the last burst window.
-pub struct IpLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// Token buckets per key. Keys are pruned every minute (`retain_recent`), which bounds memory
+/// to the keys of the last burst window.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
 
-impl IpLimiter {
+/// Per client IP.
+pub type IpLimiter = KeyedLimiter<IpAddr>;
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `per_second` sustained, bursts up to `burst` (never below the rate).
     pub fn new(per_second: u32, burst: u32) -> Self {
         Self::with_quota(Quota::per_second(at_least_one(per_second)).allow_burst(at_least_one(burst.max(per_second))))
@@ -61,11 +65,11 @@ impl IpLimiter {
         Self { limiter: RateLimiter::keyed(quota) }
     }
 
-    /// `Err(seconds to wait)` when the IP is over its rate.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+    /// `Err(seconds to wait, at least 1)` when the key is over its rate.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
         })
     }
 

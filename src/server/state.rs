@@ -13,7 +13,7 @@ use crate::server::enrich::Enricher;
 use crate::server::health::WritePath;
 use crate::server::hub::Hub;
 use crate::server::ingest::SiteCache;
-use crate::server::rate_limit::IpLimiter;
+use crate::server::rate_limit::{IpLimiter, KeyedLimiter};
 use crate::server::live::Connections;
 use crate::server::metrics::Metrics;
 use crate::server::shutdown::Shutdown;
@@ -49,8 +49,12 @@ pub struct Shared {
     pub visitors: Arc<VisitorHasher>,
     /// Tracking requests per IP.
     pub limiter: Arc<IpLimiter>,
-    /// Login attempts per IP.
+    /// Tracked events per website.
+    pub site_limiter: Arc<KeyedLimiter<String>>,
+    /// Login attempts per IP …
     pub login_limiter: Arc<IpLimiter>,
+    /// … and per account (lower-cased email).
+    pub account_login_limiter: Arc<KeyedLimiter<String>>,
     pub auth: Arc<AuthKeys>,
     pub metrics: Metrics,
     pub connections: Arc<Connections>,

@@ -34,6 +34,10 @@ pub fn config(dir: &Path) -> Config {
     // every test connects from 127.0.0.1 as one user; tests/limits.rs checks the defaults
     cfg.live.max_connections_per_user = 1_000;
     cfg.live.max_connections_per_ip = 1_000;
+    cfg.login_per_ip_per_minute = 1_000;
+    cfg.login_per_account_per_minute = 1_000;
+    cfg.ingest.rate_per_website = 100_000;
+    cfg.ingest.burst_per_website = 100_000;
     cfg
 }
 
@@ -71,7 +75,7 @@ pub async fn seed(dir: &Path) -> String {
     let store = SqliteStore::open(dir).unwrap();
     let hash = pulse::server::auth::hash_password(PASSWORD).unwrap();
     let uid = store.create_user("admin@test.local", &hash, true).await.unwrap();
-    let site = Website { id: uuid::Uuid::new_v4().to_string(), domain: "example.com".into(), name: "Example".into() };
+    let site = Website::new(uuid::Uuid::new_v4().to_string(), "example.com", "Example");
     store.create_website(&site, Some(uid)).await.unwrap();
     site.id
 }
@@ -130,7 +134,11 @@ impl Ctx {
 
     /// A second website (owned by nobody; the admin sees every website). Returns its id.
     pub async fn add_website(&self) -> String {
-        let site = Website { id: uuid::Uuid::new_v4().to_string(), domain: "other.example".into(), name: "Other".into() };
+        // events are tracked with example.com page URLs on every test website
+        let site = Website {
+            allowed_hostnames: vec!["example.com".into()],
+            ..Website::new(uuid::Uuid::new_v4().to_string(), "other.example", "Other")
+        };
         self.server.state.accounts.create_website(&site, None).await.unwrap();
         site.id
     }

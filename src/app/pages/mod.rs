@@ -1,20 +1,61 @@
-//! Pages: login, website list, and a website's Realtime / Analytics tabs.
+//! Pages: login, website list, a website's Realtime / Analytics tabs, Settings, and the
+//! pages opened by links (share, account setup); plus the form styles they share.
 
 mod login;
 mod realtime;
+mod settings;
+mod setup;
+mod shared;
 mod website;
+mod website_settings;
 mod websites;
 
 pub use login::LoginPage;
+pub use settings::SettingsPage;
+pub use setup::SetupPage;
+pub use shared::SharedPage;
 pub use website::WebsitePage;
+pub use website_settings::WebsiteSettingsPage;
 pub use websites::WebsitesPage;
+
+use crate::model::UiError;
+
+pub const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100";
+pub const BUTTON: &str = "rounded-lg bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/50";
+pub const BUTTON_SECONDARY: &str = "rounded-lg border border-slate-300 px-4 py-2 text-sm font-semibold hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800";
+pub const BUTTON_DANGER: &str = "rounded-lg border border-red-300 px-3 py-1.5 text-sm font-semibold text-red-700 hover:bg-red-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950";
+pub const SECTION: &str = "rounded-2xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900";
+
+/// The outcome of a form's server action: nothing yet, the success text, or the error.
+#[component]
+pub fn ActionResult<T, S, F>(value: S, ok: F) -> impl IntoView
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, UiError>>> + Send + Sync + 'static,
+    F: Fn(&T) -> String + Send + Sync + 'static,
+{
+    move || {
+        value.with(|v| match v {
+            None => None,
+            Some(Ok(t)) => {
+                let text = ok(t);
+                (!text.is_empty()).then(|| view! {
+                    <p class="mt-2 break-all rounded-lg bg-emerald-50 px-3 py-2 text-sm text-emerald-800 dark:bg-emerald-950 dark:text-emerald-200" role="status">{text}</p>
+                }.into_any())
+            }
+            Some(Err(e)) => Some(view! {
+                <p class="mt-2 rounded-lg bg-red-50 px-3 py-2 text-sm text-red-700 dark:bg-red-950 dark:text-red-300" role="alert">{e.to_string()}</p>
+            }.into_any()),
+        })
+    }
+}
 
 use leptos::prelude::*;
 
 /// Top bar shared by the logged-in pages.
 #[component]
 pub fn AppHeader() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::app::server_fns::whoami());
+    let me = Resource::new(|| (), |_| crate::app::server_fns::me());
     view! {
         <header class="border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
             <div class="mx-auto flex max-w-6xl items-center justify-between px-4 py-3">
@@ -22,11 +63,13 @@ pub fn AppHeader() -> impl IntoView {
                     <span class="inline-block h-3 w-3 rounded-full bg-emerald-500"></span>
                     "Pulse"
                 </a>
-                <div class="flex items-center gap-4 text-sm">
+                <nav class="flex items-center gap-4 text-sm" aria-label="Main">
+                    <a href="/" class="hover:underline">"Websites"</a>
+                    <a href="/settings" class="hover:underline">"Settings"</a>
                     <Suspense fallback=|| ()>
                         {move || Suspend::new(async move {
-                            me.await.ok().map(|email| view! {
-                                <span class="hidden text-slate-500 sm:inline dark:text-slate-400">{email}</span>
+                            me.await.ok().map(|me| view! {
+                                <span class="hidden text-slate-500 sm:inline dark:text-slate-400">{me.email}</span>
                             })
                         })}
                     </Suspense>
@@ -35,7 +78,7 @@ pub fn AppHeader() -> impl IntoView {
                             "Log out"
                         </button>
                     </form>
-                </div>
+                </nav>
             </div>
         </header>
     }

@@ -7,11 +7,19 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::components::{ActivePages, Breakdowns, LiveFeed, MinuteChart, StatusBar, Toasts, VisitorCounter};
 use crate::app::realtime_state::Realtime;
-use crate::live_client::{self, LinkState, LiveStatus};
+use crate::live_client::{self, Access, LinkState, LiveStatus};
 use crate::model::LiveMessage;
 
 #[component]
-pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView {
+pub fn RealtimePanel(
+    website_id: String,
+    snapshot: LiveMessage,
+    /// A share page's link token; a logged-in page uses its cookies.
+    #[prop(optional)]
+    share_token: Option<String>,
+) -> impl IntoView {
+    let shared = share_token.is_some();
+    let access = share_token.map_or(Access::Login, Access::Share);
     let query = use_query_map();
     let force_sse = query.with_untracked(|q| q.get("transport").as_deref() == Some("sse"));
     let cursor = snapshot.cursor().map(str::to_string);
@@ -27,7 +35,8 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
         if started.is_some() {
             return;
         }
-        let handle = live_client::connect(website_id.clone(), cursor.clone(), force_sse, status, move |m| rt.apply(m));
+        let handle =
+            live_client::connect(website_id.clone(), cursor.clone(), force_sse, access.clone(), status, move |m| rt.apply(m));
         let clock = set_interval_with_handle(
             move || now.set(chrono::Utc::now().timestamp_millis()),
             std::time::Duration::from_secs(1),
@@ -42,10 +51,12 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
         });
     });
 
-    // an expired or revoked login: to the login page (and back here after), not retries forever
+    // an expired or revoked login: to the login page (and back here after), not retries
+    // forever; a revoked share link says so where the page is
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        if status.link.get() == LinkState::Unauthorized
+        if !shared
+            && status.link.get() == LinkState::Unauthorized
             && let Some(w) = web_sys::window()
         {
             let next = String::from(js_sys::encode_uri_component(&login_next));
@@ -55,8 +66,15 @@ pub fn RealtimePanel(website_id: String, snapshot: LiveMessage) -> impl IntoView
     #[cfg(not(feature = "hydrate"))]
     let _ = (login_next, LinkState::Unauthorized);
 
+    let link_ended = move || shared && status.link.get() == LinkState::Unauthorized;
     view! {
         <div class="space-y-4" data-testid="realtime" data-hydrated=move || hydrated.get().to_string()>
+            <Show when=link_ended>
+                <div role="alert" data-testid="share-ended"
+                    class="rounded-xl border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
+                    "This share link was revoked: the numbers below are no longer live. Ask the website's owner for a new link."
+                </div>
+            </Show>
             <StatusBar status now/>
             <div class="grid gap-4 lg:grid-cols-3">
                 <div class="space-y-4 lg:col-span-1">

@@ -1,7 +1,8 @@
-//! Access taken away while streams are open: revoking a membership announces it here, and every
-//! live session of that user drops the website (an `error forbidden` for it) at once — well
-//! inside the 2 s the product promises. Bounded: a session that falls more than `CAPACITY`
-//! announcements behind re-checks all its websites against the store instead.
+//! Access taken away while streams are open: revoking a membership, deleting a website or a
+//! share link, logging out, changing a password or removing a user announces it here, and every
+//! live session concerned drops the website (`error forbidden`) or ends (`error unauthorized`)
+//! at once — well inside the 2 s the product promises. Bounded: a session that falls more than
+//! `CAPACITY` announcements behind re-checks its access against the store instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,11 +10,19 @@ use tokio::sync::broadcast;
 
 const CAPACITY: usize = 256;
 
-/// One user lost access to one website.
+/// What was taken away.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Revoked {
-    pub user_id: i64,
-    pub website_id: String,
+pub enum Revoked {
+    /// One user lost access to one website.
+    Membership { user_id: i64, website_id: String },
+    /// The website is gone: nobody watches it any more.
+    Website { website_id: String },
+    /// The website's share link was revoked (or replaced).
+    Share { website_id: String },
+    /// One login ended (logout).
+    Session { session_id: String },
+    /// Every login of the user ended (password changed, account removed).
+    User { user_id: i64 },
 }
 
 pub struct Revocations {

@@ -6,19 +6,21 @@
 //! so a client that drops the link after any message resumes exactly after it).
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::model::{Cursor, ErrorCode, LiveMessage, StreamCursor};
+use crate::server::auth::{self, Principal};
 use crate::server::error::AppError;
 use crate::server::hub::{ConnSignal, Frame, Start, Subscriber};
 use crate::server::state::AppState;
-use crate::server::store::{Seq, UserRow};
+use crate::server::store::Seq;
 
 use super::{ConnectionGuard, Revoked};
 
@@ -31,9 +33,30 @@ async fn recv_revoked(rx: &mut Option<broadcast::Receiver<Revoked>>) -> Result<R
 }
 
 /// Markers queued after the final `error` when a stream must end: an admin closed the
-/// website's streams, or an SSE stream lost access to its last website.
+/// website's streams, an SSE stream lost access to its last website, or the login (or share
+/// link) behind the stream expired or ended.
 const CLOSE: &str = "close";
 const CLOSE_REVOKED: &str = "close-revoked";
+const CLOSE_UNAUTHORIZED: &str = "close-unauthorized";
+
+/// The close reason when the stream's token expired or its login ended (the WebSocket close
+/// frame carries it, with code 1008).
+pub const UNAUTHORIZED: &str = "unauthorized";
+
+/// When a stream must end because its access token expires (tokio clock).
+fn deadline_of(principal: &Principal) -> Option<Instant> {
+    let Principal::User(u) = principal else { return None };
+    let left = (u.expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
+}
+
+/// Waits for the deadline, or forever without one.
+async fn expiry(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(s) => s.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
 
 fn close_marker(kind: &'static str) -> Arc<Frame> {
     Arc::new(Frame { website_id: "".into(), seq: 0, kind, json: "".into() })
@@ -47,7 +70,10 @@ pub enum Next {
 
 pub struct LiveSession {
     state: AppState,
-    user: UserRow,
+    principal: Principal,
+    /// When the access token the stream runs on expires (a `refresh` command moves it).
+    deadline: Option<Instant>,
+    expiry: Option<Pin<Box<Sleep>>>,
     sub: Subscriber,
     rx: mpsc::Receiver<Arc<Frame>>,
     /// Newest cursor queued per subscribed website (replays and snapshots included).
@@ -87,7 +113,7 @@ pub fn error_frame(code: ErrorCode, message: impl Into<String>, website_id: Opti
 }
 
 impl LiveSession {
-    pub fn new(state: AppState, user: UserRow, slot: ConnectionGuard) -> Self {
+    pub fn new(state: AppState, principal: Principal, slot: ConnectionGuard) -> Self {
         let (tx, rx) = mpsc::channel(state.cfg.live.connection_queue.max(1));
         let sub = Subscriber { id: state.hub.next_subscriber_id(), tx, signal: Arc::new(ConnSignal::default()) };
         let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
@@ -96,9 +122,12 @@ impl LiveSession {
         let shutdown = state.shutdown.subscribe();
         let revocations_seen = state.revocations.generation();
         let revoked = Some(state.revocations.subscribe());
+        let deadline = deadline_of(&principal);
         Self {
             state,
-            user,
+            principal,
+            deadline,
+            expiry: deadline.map(|d| Box::pin(sleep_until(d))),
             sub,
             rx,
             delivered: HashMap::new(),
@@ -122,14 +151,37 @@ impl LiveSession {
         self.multi = multi;
     }
 
-    pub fn user(&self) -> &UserRow {
-        &self.user
+    /// The user the stream runs for (`None` for a share link).
+    pub fn user_id(&self) -> Option<i64> {
+        match &self.principal {
+            Principal::User(u) => Some(u.user.id),
+            Principal::Share { .. } => None,
+        }
     }
 
-    /// Checks that the website exists and the user may watch it (unknown and foreign ids look
-    /// alike to anyone but a global admin; see `auth::website_visible`).
+    /// Checks that the website exists and the principal may watch it (unknown and foreign ids
+    /// look alike to anyone but a global admin; see `auth::website_visible`).
     pub async fn authorize(&self, website_id: &str) -> Result<(), AppError> {
-        crate::server::auth::website_visible(&self.state, &self.user, website_id).await
+        auth::may_watch(&self.state, &self.principal, website_id).await
+    }
+
+    /// `refresh` command: a new access token of the same user moves the stream's deadline.
+    /// A token that does not verify is answered `error unauthorized`; the stream goes on until
+    /// the old token expires.
+    pub async fn refresh(&mut self, token: &str) {
+        let Principal::User(current) = &self.principal else {
+            self.pending.push_back(error_frame(ErrorCode::BadRequest, "a share link does not expire; nothing to refresh", None));
+            return;
+        };
+        match auth::user_of_token(&self.state, token).await {
+            Ok(fresh) if fresh.user.id == current.user.id => {
+                self.principal = Principal::User(fresh);
+                self.deadline = deadline_of(&self.principal);
+                self.expiry = self.deadline.map(|d| Box::pin(sleep_until(d)));
+            }
+            Ok(_) => self.pending.push_back(error_frame(ErrorCode::Unauthorized, "that token belongs to another user", None)),
+            Err(e) => self.pending.push_back(error_frame(ErrorCode::Unauthorized, e.to_string(), None)),
+        }
     }
 
     /// Subscribes, queueing the start of the stream. Problems become `error` frames: the
@@ -252,10 +304,14 @@ impl LiveSession {
             self.revocations_seen = generation;
             self.take_revocations();
         }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.expire();
+        }
         if let Some(f) = self.pending.pop_front() {
             match f.kind {
                 CLOSE => return Some(Next::Close("closed by an admin")),
                 CLOSE_REVOKED => return Some(Next::Close("access revoked")),
+                CLOSE_UNAUTHORIZED => return Some(Next::Close(UNAUTHORIZED)),
                 _ => {}
             }
             return Some(self.hand_out(f));
@@ -294,9 +350,9 @@ impl LiveSession {
                 _ = self.heartbeat.tick() => {
                     return Next::Frame(message(&LiveMessage::Heartbeat { server_time: Utc::now() }));
                 }
+                _ = expiry(&mut self.expiry) => self.expire(),
                 revoked = recv_revoked(&mut self.revoked) => match revoked {
-                    Ok(r) if r.user_id == self.user.id => self.drop_website(&r.website_id),
-                    Ok(_) => {}
+                    Ok(r) => self.apply(r),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.recheck = true,
                     Err(broadcast::error::RecvError::Closed) => self.revoked = None,
                 },
@@ -309,13 +365,61 @@ impl LiveSession {
         loop {
             let Some(rx) = self.revoked.as_mut() else { return };
             match rx.try_recv() {
-                Ok(r) if r.user_id == self.user.id => self.drop_website(&r.website_id),
-                Ok(_) => {}
+                Ok(r) => self.apply(r),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => self.recheck = true,
                 Err(broadcast::error::TryRecvError::Empty) => return,
                 Err(broadcast::error::TryRecvError::Closed) => self.revoked = None,
             }
         }
+    }
+
+    /// Applies one revocation to this stream, if it concerns it.
+    fn apply(&mut self, r: Revoked) {
+        let user = match &self.principal {
+            Principal::User(u) => Some((u.user.id, u.session_id.clone())),
+            Principal::Share { .. } => None,
+        };
+        match r {
+            Revoked::Membership { user_id, website_id } if user.as_ref().is_some_and(|(id, _)| *id == user_id) => {
+                self.drop_website(&website_id)
+            }
+            Revoked::Website { website_id } => self.drop_website(&website_id),
+            Revoked::Share { website_id } => {
+                if matches!(&self.principal, Principal::Share { website_id: w, .. } if *w == website_id) {
+                    self.end_unauthorized("this share link was revoked");
+                }
+            }
+            Revoked::Session { session_id } if user.as_ref().is_some_and(|(_, sid)| *sid == session_id) => {
+                self.end_unauthorized("you logged out")
+            }
+            Revoked::User { user_id } if user.as_ref().is_some_and(|(id, _)| *id == user_id) => {
+                self.end_unauthorized("your login ended (password changed or account removed); log in again")
+            }
+            _ => {}
+        }
+    }
+
+    /// The access token expired without a `refresh`.
+    fn expire(&mut self) {
+        self.deadline = None;
+        self.expiry = None;
+        self.end_unauthorized("the access token expired; refresh it and resume from your cursor");
+    }
+
+    /// Ends the stream: every subscription goes, nothing queued is written, and the client is
+    /// told `error unauthorized` before the connection closes.
+    fn end_unauthorized(&mut self, message: &str) {
+        if self.pending.iter().any(|f| f.kind == CLOSE_UNAUTHORIZED) {
+            return;
+        }
+        let sites: Vec<String> = self.delivered.keys().cloned().collect();
+        for site in sites {
+            self.unsubscribe(&site);
+        }
+        self.pending.clear();
+        tracing::debug!(user_id = ?self.user_id(), "live stream ended: {message}");
+        self.pending.push_back(error_frame(ErrorCode::Unauthorized, message, None));
+        self.pending.push_back(close_marker(CLOSE_UNAUTHORIZED));
     }
 
     /// The user lost access to `website_id`: stop its stream with `error forbidden`. An SSE
@@ -327,7 +431,7 @@ impl LiveSession {
         self.unsubscribe(website_id);
         // a snapshot or replay of it still waiting to be written goes too
         self.pending.retain(|f| &*f.website_id != website_id);
-        tracing::debug!(user_id = self.user.id, website_id, "access revoked; stream of the website stopped");
+        tracing::debug!(user_id = ?self.user_id(), website_id, "access revoked; stream of the website stopped");
         self.pending.push_back(error_frame(ErrorCode::Forbidden, "your access to this website was revoked", Some(website_id)));
         if self.ids && self.delivered.is_empty() {
             self.pending.push_back(close_marker(CLOSE_REVOKED));
@@ -337,11 +441,24 @@ impl LiveSession {
     /// Missed revocations (more than the channel holds): ask the store about every website.
     /// A store that cannot answer does not revoke anything (logged).
     async fn recheck_access(&mut self) {
+        let login = match &self.principal {
+            Principal::User(u) => {
+                self.state.accounts.session(&u.session_id, Utc::now().timestamp_millis()).await.map(|s| s.is_some())
+            }
+            Principal::Share { token_hash, website_id } => {
+                self.state.accounts.share_website(token_hash).await.map(|w| w.as_ref() == Some(website_id))
+            }
+        };
+        match login {
+            Ok(true) => {}
+            Ok(false) => return self.end_unauthorized("this login or share link has ended"),
+            Err(e) => return tracing::warn!(error = %e, "cannot re-check live access"),
+        }
         let sites: Vec<String> = self.delivered.keys().cloned().collect();
         for site in sites {
-            match self.state.accounts.can_access(&self.user, &site).await {
-                Ok(true) => {}
-                Ok(false) => self.drop_website(&site),
+            match auth::may_watch(&self.state, &self.principal, &site).await {
+                Ok(()) => {}
+                Err(AppError::Forbidden(_) | AppError::UnknownWebsite(_)) => self.drop_website(&site),
                 Err(e) => tracing::warn!(error = %e, website_id = %site, "cannot re-check live access"),
             }
         }

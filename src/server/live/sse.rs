@@ -73,7 +73,11 @@ pub async fn sse_handler(
     uri: Uri,
 ) -> Result<Response, AppError> {
     crate::server::origin::check(&state.cfg, &headers)?;
-    let user = auth::authenticate(&state, &headers, &uri).await?;
+    let principal = auth::authenticate(&state, &headers, &uri).await?;
+    let user_id = match &principal {
+        auth::Principal::User(u) => Some(u.user.id),
+        auth::Principal::Share { .. } => None,
+    };
     let ip = state.client_ip(&headers, Some(peer));
     let sites = websites_of(&uri);
     if sites.is_empty() {
@@ -88,9 +92,9 @@ pub async fn sse_handler(
     };
     let slot = state
         .connections
-        .open(user.id, ip, Transport::Sse)
+        .open(user_id, ip, Transport::Sse)
         .map_err(AppError::TooManyConnections)?;
-    let mut session = LiveSession::new(state.clone(), user, slot);
+    let mut session = LiveSession::new(state.clone(), principal, slot);
     session.label_messages(sites.len() > 1);
     for site in &sites {
         session.authorize(site).await?;

@@ -23,13 +23,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
 use crate::model::{ClientCommand, ErrorCode, LiveMessage};
-use crate::server::auth;
+use crate::server::auth::{self, Principal};
 use crate::server::error::AppError;
 use crate::server::hub::Frame;
 use crate::server::metrics::Transport;
 use crate::server::state::AppState;
 
-use super::session::error_frame;
+use super::session::{error_frame, UNAUTHORIZED};
 use super::ws_upgrade::{Socket, Upgrade};
 use super::{LiveSession, Next, WRITE_TIMEOUT};
 
@@ -130,6 +130,11 @@ async fn refuse(mut socket: Socket, code: ErrorCode, message: String) {
     .await;
 }
 
+/// 1008 (policy) when the login behind the stream ended or expired, else 1001 (going away).
+fn close_code(reason: &str) -> u16 {
+    if reason == UNAUTHORIZED { 1008 } else { 1001 }
+}
+
 fn code_reason(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::Unauthorized => "unauthorized",
@@ -138,23 +143,27 @@ fn code_reason(code: ErrorCode) -> &'static str {
     }
 }
 
-async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppError>, ip: IpAddr, socket: Socket) {
-    let user = match auth {
-        Ok(u) => u,
+async fn run(state: AppState, auth: Result<Principal, AppError>, ip: IpAddr, socket: Socket) {
+    let principal = match auth {
+        Ok(p) => p,
         Err(e) => return refuse(socket, ErrorCode::Unauthorized, e.to_string()).await,
     };
-    let slot = match state.connections.open(user.id, ip, Transport::Websocket) {
+    let user_id = match &principal {
+        Principal::User(u) => Some(u.user.id),
+        Principal::Share { .. } => None,
+    };
+    let slot = match state.connections.open(user_id, ip, Transport::Websocket) {
         Ok(s) => s,
         Err(msg) => return refuse(socket, ErrorCode::TooManyConnections, msg).await,
     };
     let sent = state.metrics.messages_counter(Transport::Websocket);
     let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
-    let mut session = LiveSession::new(state, user, slot);
+    let mut session = LiveSession::new(state, principal, slot);
     let (mut sink, mut stream) = socket.split();
     let mut ping = interval_at(Instant::now() + every, every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    tracing::debug!(user_id = session.user().id, "websocket open");
+    tracing::debug!(user_id = ?session.user_id(), "websocket open");
     loop {
         // (close code, reason) when the server ends the connection
         let close: Option<(u16, &'static str)> = tokio::select! {
@@ -183,7 +192,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() >= every * 2 {
-                    tracing::debug!(user_id = session.user().id, "websocket peer silent for two heartbeats; closing");
+                    tracing::debug!(user_id = ?session.user_id(), "websocket peer silent for two heartbeats; closing");
                     Some((1001, "no answer to pings"))
                 } else if !matches!(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Bytes::new()))).await, Ok(Ok(()))) {
                     break;
@@ -195,7 +204,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                 Next::Frame(frame) => match timeout(WRITE_TIMEOUT, write_ready(&mut sink, &mut session, &frame)).await {
                     Ok(Ok((written, close))) => {
                         sent.inc_by(written);
-                        close.map(|reason| (1001, reason))
+                        close.map(|reason| (close_code(reason), reason))
                     }
                     Ok(Err(_)) => break,
                     Err(_) => {
@@ -203,7 +212,7 @@ async fn run(state: AppState, auth: Result<crate::server::store::UserRow, AppErr
                         break;
                     }
                 },
-                Next::Close(reason) => Some((1001, reason)),
+                Next::Close(reason) => Some((close_code(reason), reason)),
             },
         };
         if let Some((code, reason)) = close {
@@ -250,9 +259,10 @@ async fn on_command(session: &mut LiveSession, text: &str) {
         Ok(ClientCommand::Subscribe { website_id, cursor }) => session.subscribe(&website_id, cursor.as_deref()).await,
         Ok(ClientCommand::Unsubscribe { website_id }) => session.unsubscribe(&website_id),
         Ok(ClientCommand::Ping) => session.push(crate::server::hub::Frame::encode(&LiveMessage::Pong, 0)),
+        Ok(ClientCommand::Refresh { token }) => session.refresh(&token).await,
         Err(e) => session.push(error_frame(
             ErrorCode::BadRequest,
-            format!("unknown or malformed command: {e}; expected subscribe, unsubscribe or ping"),
+            format!("unknown or malformed command: {e}; expected subscribe, unsubscribe, refresh or ping"),
             None,
         )),
     }

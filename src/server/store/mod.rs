@@ -4,11 +4,12 @@
 
 mod event_row;
 mod sqlite;
+mod sqlite_accounts;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Event, MemberRole, Website};
+use crate::model::{Event, MemberRole, Membership, Website};
 
 pub use sqlite::SqliteStore;
 
@@ -124,8 +125,20 @@ pub trait EventStore: Send + Sync + 'static {
 pub struct UserRow {
     pub id: i64,
     pub email: String,
+    /// Empty while the account waits for its one-time setup link (no password logs in).
     pub password_hash: String,
     pub is_admin: bool,
+}
+
+/// A login on one device: what the refresh cookie names. Access tokens carry its id, so ending
+/// it (logout, password change, account removal) ends them too.
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    /// SHA-256 (hex) of the refresh secret; the secret itself is only in the cookie.
+    pub secret_hash: String,
+    pub expires_at_ms: i64,
 }
 
 #[async_trait]
@@ -134,8 +147,28 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError>;
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError>;
     async fn count_users(&self) -> Result<u64, StoreError>;
+    /// Every user, by email.
+    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
+    /// Removes the user with their memberships, sessions and setup links (websites they own
+    /// stay, ownerless); `false` if there was none.
+    async fn delete_user(&self, id: i64) -> Result<bool, StoreError>;
+    /// Sets a new password hash and ends every session and setup link of the user.
+    async fn set_password(&self, id: i64, password_hash: &str) -> Result<(), StoreError>;
+
+    async fn create_session(&self, session: &SessionRow) -> Result<(), StoreError>;
+    /// The session if it exists and has not expired at `now_ms`, with its user.
+    async fn session(&self, id: &str, now_ms: i64) -> Result<Option<(SessionRow, UserRow)>, StoreError>;
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    /// A one-time link to set the first password: `token_hash` → user until `expires_at_ms`.
+    async fn create_setup_link(&self, user_id: i64, token_hash: &str, expires_at_ms: i64) -> Result<(), StoreError>;
+    async fn setup_link_user(&self, token_hash: &str, now_ms: i64) -> Result<Option<UserRow>, StoreError>;
+
     async fn create_website(&self, site: &Website, owner: Option<i64>) -> Result<(), StoreError>;
     async fn website(&self, id: &str) -> Result<Option<Website>, StoreError>;
+    /// Changes name, domain, timezone and tracking settings; `false` if there is no such website.
+    async fn update_website(&self, site: &Website) -> Result<bool, StoreError>;
+    /// Removes the website with its events, memberships and share link.
+    async fn delete_website(&self, id: &str) -> Result<bool, StoreError>;
     /// Websites the user may watch: all for a global admin, else owned or shared ones.
     async fn websites_for(&self, user: &UserRow) -> Result<Vec<Website>, StoreError>;
     async fn can_access(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError>;
@@ -146,6 +179,17 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn grant(&self, website_id: &str, user_id: i64, role: MemberRole) -> Result<(), StoreError>;
     /// Takes the user's membership away; `false` if they had none.
     async fn revoke(&self, website_id: &str, user_id: i64) -> Result<bool, StoreError>;
+    /// The website's members, by email.
+    async fn members(&self, website_id: &str) -> Result<Vec<Membership>, StoreError>;
+
+    /// Makes `token_hash` the website's one share link (replacing an earlier one).
+    async fn set_share(&self, website_id: &str, token_hash: &str) -> Result<(), StoreError>;
+    /// The website a share link opens, if it is still the current one.
+    async fn share_website(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+    async fn has_share(&self, website_id: &str) -> Result<bool, StoreError>;
+    /// `false` if the website had no share link.
+    async fn delete_share(&self, website_id: &str) -> Result<bool, StoreError>;
+
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Deletes settings whose key starts with `prefix` and sorts before `before` (old salts).

@@ -8,14 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::event_row;
 use super::{
-    AccountStore, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
-    UserRow,
+    Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
 };
-use crate::model::{MemberRole, Website};
 
 /// Each commit rewrites every page it touches, so the events table keeps each event once, in
 /// columns (see `event_row`; no JSON copy beside them), and as few B-trees as its queries need:
@@ -73,7 +71,46 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id            TEXT PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    secret_hash   TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS setup_links (
+    token_hash    TEXT PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS share_links (
+    website_id TEXT PRIMARY KEY REFERENCES websites(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
 "#;
+
+/// Columns added to `websites` after its first release, with their defaults.
+const WEBSITE_COLUMNS: [(&str, &str); 3] = [
+    ("timezone", "TEXT NOT NULL DEFAULT 'UTC'"),
+    ("allowed_hostnames", "TEXT NOT NULL DEFAULT ''"),
+    ("url_params", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// Adds the newer `websites` columns to a database from before them (idempotent).
+fn migrate_websites(conn: &Connection) -> Result<(), StoreError> {
+    for (name, decl) in WEBSITE_COLUMNS {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('websites') WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE websites ADD COLUMN {name} {decl}"))?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -155,6 +192,7 @@ impl SqliteStore {
         migrate_json_events(&mut writer)?;
         writer.execute_batch(EVENTS_TABLE)?;
         writer.execute_batch(ACCOUNT_TABLES)?;
+        migrate_websites(&writer)?;
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
@@ -179,7 +217,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -187,7 +225,7 @@ impl SqliteStore {
         Self::with(&self.reader, f).await
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -336,185 +374,6 @@ impl EventStore for SqliteStore {
         // PASSIVE never blocks the writer or readers; it copies what it can.
         Self::with(&self.checkpointer, |c| {
             c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-    }
-}
-
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok(UserRow { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, is_admin: r.get(3)? })
-}
-
-fn website_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Website> {
-    Ok(Website { id: r.get(0)?, domain: r.get(1)?, name: r.get(2)? })
-}
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
-}
-
-#[async_trait]
-impl AccountStore for SqliteStore {
-    async fn create_user(&self, email: &str, password_hash: &str, is_admin: bool) -> Result<i64, StoreError> {
-        let (email, hash) = (email.to_string(), password_hash.to_string());
-        self.write(move |c| {
-            match c.execute(
-                "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![email, hash, is_admin, Utc::now().to_rfc3339()],
-            ) {
-                Ok(_) => Ok(c.last_insert_rowid()),
-                Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("user {email}"))),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
-    }
-
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
-        let email = email.to_string();
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT id, email, password_hash, is_admin FROM users WHERE email = ?1",
-                params![email],
-                user_from_row,
-            )
-            .optional()?)
-        })
-        .await
-    }
-
-    async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT id, email, password_hash, is_admin FROM users WHERE id = ?1",
-                params![id],
-                user_from_row,
-            )
-            .optional()?)
-        })
-        .await
-    }
-
-    async fn count_users(&self) -> Result<u64, StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64))
-            .await
-    }
-
-    async fn create_website(&self, site: &Website, owner: Option<i64>) -> Result<(), StoreError> {
-        let site = site.clone();
-        self.write(move |c| {
-            match c.execute(
-                "INSERT INTO websites (id, domain, name, owner_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![site.id, site.domain, site.name, owner, Utc::now().to_rfc3339()],
-            ) {
-                Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("website {}", site.id))),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
-    }
-
-    async fn website(&self, id: &str) -> Result<Option<Website>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c| {
-            Ok(c.query_row("SELECT id, domain, name FROM websites WHERE id = ?1", params![id], website_from_row)
-                .optional()?)
-        })
-        .await
-    }
-
-    async fn websites_for(&self, user: &UserRow) -> Result<Vec<Website>, StoreError> {
-        let (uid, admin) = (user.id, user.is_admin);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, domain, name FROM websites w
-                 WHERE ?2 OR w.owner_id = ?1
-                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1)
-                 ORDER BY name COLLATE NOCASE, id",
-            )?;
-            let rows = stmt.query_map(params![uid, admin], website_from_row)?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    async fn can_access(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError> {
-        let (uid, admin, site) = (user.id, user.is_admin, website_id.to_string());
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM websites w WHERE w.id = ?2 AND (?3 OR w.owner_id = ?1
-                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1)))",
-                params![uid, site, admin],
-                |r| r.get::<_, bool>(0),
-            )?)
-        })
-        .await
-    }
-
-    async fn can_manage(&self, user: &UserRow, website_id: &str) -> Result<bool, StoreError> {
-        let (uid, admin, site) = (user.id, user.is_admin, website_id.to_string());
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM websites w WHERE w.id = ?2 AND (?3 OR w.owner_id = ?1
-                    OR EXISTS (SELECT 1 FROM members m WHERE m.website_id = w.id AND m.user_id = ?1 AND m.role = 'admin')))",
-                params![uid, site, admin],
-                |r| r.get::<_, bool>(0),
-            )?)
-        })
-        .await
-    }
-
-    async fn grant(&self, website_id: &str, user_id: i64, role: MemberRole) -> Result<(), StoreError> {
-        let site = website_id.to_string();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO members (website_id, user_id, role) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (website_id, user_id) DO UPDATE SET role = excluded.role",
-                params![site, user_id, role.as_str()],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn revoke(&self, website_id: &str, user_id: i64) -> Result<bool, StoreError> {
-        let site = website_id.to_string();
-        self.write(move |c| {
-            Ok(c.execute("DELETE FROM members WHERE website_id = ?1 AND user_id = ?2", params![site, user_id])? > 0)
-        })
-        .await
-    }
-
-    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let key = key.to_string();
-        self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
-        })
-        .await
-    }
-
-    async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        let (key, value) = (key.to_string(), value.to_string());
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO settings (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn delete_settings_before(&self, prefix: &str, before: &str) -> Result<(), StoreError> {
-        let (prefix, before) = (prefix.to_string(), before.to_string());
-        self.write(move |c| {
-            c.execute(
-                "DELETE FROM settings WHERE substr(key, 1, length(?1)) = ?1 AND key < ?2",
-                params![prefix, before],
-            )?;
             Ok(())
         })
         .await
