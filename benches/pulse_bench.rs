@@ -107,7 +107,7 @@ async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
     std::fs::write(
         dir.join("bench.toml"),
         format!(
-            "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\n{linger}\
+            "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\nrate_per_website = 10000000\nburst_per_website = 10000000\n{linger}\
              [pulse.live]\nmax_connections_per_user = 100000\nmax_connections_per_ip = 100000\n"
         ),
     )

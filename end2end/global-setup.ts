@@ -1,7 +1,7 @@
 // Waits until the server started by `cargo leptos end-to-end` answers /health, then logs the
-// demo admin in once: the session cookie goes to a storage state every test starts from, and
-// the API token to PULSE_E2E_TOKEN. (Logging in per test would trip the login rate limit,
-// 10 attempts a minute per IP, which is the server doing its job.)
+// demo admin in once: the login's cookies (a short-lived access token and the refresh cookie)
+// go to a storage state every test starts from; tests get fresh API tokens from it. (Logging
+// in per test would trip the login rate limits, which is the server doing its job.)
 import { request } from "@playwright/test";
 import { baseURL, storageStatePath } from "./playwright.config";
 
@@ -26,7 +26,6 @@ export default async function globalSetup() {
     data: { email: "admin@pulse.local", password: process.env.PULSE_DEMO_PASSWORD ?? "" },
   });
   if (r.status() !== 200) throw new Error(`demo admin login failed: ${r.status()} ${await r.text()}`);
-  process.env.PULSE_E2E_TOKEN = (await r.json()).token;
   await api.storageState({ path: storageStatePath });
   await api.dispose();
 }

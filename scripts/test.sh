@@ -21,5 +21,7 @@ export PULSE_ADDR="127.0.0.1:${PULSE_E2E_PORT:-3217}"
 export PULSE_E2E_BASE="http://$PULSE_ADDR"
 export PULSE_DEMO_PASSWORD="e2e-password-$$"
 export PULSE_CONFIG="$E2E_DIR/none.toml"   # defaults, not the developer's Leptos.toml
+# access tokens of 20 s: every end-to-end test runs through in-band token refreshes
+export PULSE_ACCESS_TOKEN_SECS=20
 cargo leptos end-to-end
 say "all tests passed"

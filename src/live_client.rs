@@ -61,6 +61,8 @@ pub struct LiveStatus {
     pub gaps: RwSignal<u64>,
     /// When the current connection went live (ms since epoch).
     pub live_since: RwSignal<Option<f64>>,
+    /// Access tokens renewed while the page was open.
+    pub refreshes: RwSignal<u64>,
 }
 
 impl LiveStatus {
@@ -71,6 +73,7 @@ impl LiveStatus {
             messages: RwSignal::new(0),
             gaps: RwSignal::new(0),
             live_since: RwSignal::new(None),
+            refreshes: RwSignal::new(0),
         }
     }
 }
@@ -295,6 +298,7 @@ mod browser {
                         let _ = tx.unbounded_send((token, first));
                     }
                     first = false;
+                    link.status.refreshes.update(|n| *n += 1);
                     refresh_delay_ms(exp - now())
                 }
                 // the login ended: the stream will say so, and the loop ends there

@@ -128,8 +128,11 @@ async fn the_session_cookie_is_secure_over_https_and_responses_carry_security_he
     };
     let ctx = setup().await;
     let r = login(&ctx).await.unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_string()).collect();
+    assert_eq!(cookies.len(), 2, "the access token and the refresh cookie: {cookies:?}");
+    for cookie in &cookies {
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    }
     for path in ["/login", "/api/websites", "/health"] {
         let r = ctx.http.get(format!("{}{path}", ctx.base)).send().await.unwrap();
         let h = r.headers();
@@ -137,7 +140,17 @@ async fn the_session_cookie_is_secure_over_https_and_responses_carry_security_he
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
         assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'self'"), "{path}");
     }
+    // a rendered page allows only scripts carrying its own nonce, and the hydration script has it
+    let page = ctx.http.get(format!("{}/login", ctx.base)).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect(&csp).to_string();
+    assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
+    assert!(!csp.split(';').any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the nonce");
+    let again = ctx.http.get(format!("{}/login", ctx.base)).send().await.unwrap();
+    assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce), "a new nonce per response");
     let ctx = setup_with(|c| c.public_url = Some("https://pulse.example.com".into())).await;
     let r = login(&ctx).await.unwrap();
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(r.headers().get_all("set-cookie").iter().all(|c| c.to_str().unwrap().contains("; Secure")));
 }

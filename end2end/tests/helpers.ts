@@ -6,19 +6,21 @@ export const ADMIN = { email: "admin@pulse.local", password: process.env.PULSE_D
 const CHROME_UA =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 
-/** The demo admin's API token (global-setup logged in once). */
-export async function apiToken(_request: APIRequestContext): Promise<string> {
-  const token = process.env.PULSE_E2E_TOKEN;
-  expect(token, "global-setup sets PULSE_E2E_TOKEN").toBeTruthy();
-  return token as string;
+/** A fresh API token of the demo admin, from the login session global-setup started (its
+ * refresh cookie is in every test's storage state; access tokens live only seconds here). */
+export async function apiToken(request: APIRequestContext): Promise<string> {
+  const r = await request.post("/api/auth/refresh");
+  expect(r.status(), "the storage state carries the demo admin's refresh cookie").toBe(200);
+  return (await r.json()).token as string;
 }
 
 export async function demoWebsite(request: APIRequestContext, token: string): Promise<string> {
   const r = await request.get("/api/websites", { headers: { Authorization: `Bearer ${token}` } });
   expect(r.status()).toBe(200);
-  const sites = await r.json();
-  expect(sites.length).toBeGreaterThan(0);
-  return sites[0].id;
+  const sites: { id: string; name: string }[] = await r.json();
+  const demo = sites.find((s) => s.name === "Pulse demo");
+  expect(demo, "the demo website exists").toBeTruthy();
+  return demo!.id;
 }
 
 /** Tracks one pageview as a fresh visitor; resolves once the server acknowledged (stored). */
@@ -42,11 +44,11 @@ export async function openWebsites(page: Page) {
   await expect(page.getByRole("heading", { name: "Websites" })).toBeVisible();
 }
 
-/** Logs in through the login form (only the test of the form itself needs this). */
-export async function uiLogin(page: Page) {
+/** Logs in through the login form (tests of logging in itself, and other users). */
+export async function uiLogin(page: Page, who = ADMIN) {
   await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN.email);
-  await page.getByLabel("Password").fill(ADMIN.password);
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(who.password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.getByRole("heading", { name: "Websites" })).toBeVisible();
 }

@@ -131,11 +131,18 @@ pub async fn login_handler(
     body: axum::body::Bytes,
 ) -> Response {
     let ip = state.client_ip(&headers, Some(peer));
+    let form = is_form(&headers);
+    let throttled = |secs| {
+        if form {
+            Redirect::to("/login?error=rate_limited").into_response()
+        } else {
+            AppError::RateLimited { retry_after_secs: secs }.into_response()
+        }
+    };
     if let Err(secs) = state.login_limiter.check(&ip) {
         tracing::warn!(%ip, "login rate limit hit (per IP)");
-        return AppError::RateLimited { retry_after_secs: secs }.into_response();
+        return throttled(secs);
     }
-    let form = is_form(&headers);
     let parsed: Result<LoginBody, String> = if form {
         parse_login_form(&body)
     } else {
@@ -148,7 +155,7 @@ pub async fn login_handler(
     // guessing one account's password from many addresses is throttled too
     if let Err(secs) = state.account_login_limiter.check(&body.email.trim().to_lowercase()) {
         tracing::warn!("login rate limit hit (per account)");
-        return AppError::RateLimited { retry_after_secs: secs }.into_response();
+        return throttled(secs);
     }
     let user = match check_password(&state, &body.email, &body.password).await {
         Ok(u) => u,

@@ -106,7 +106,7 @@ pub fn app(state: AppState) -> Router {
     let leptos_options = state.leptos.clone();
     let routes = generate_route_list(App);
     let ui = Router::new()
-        .leptos_routes_with_context(&state, routes, || {}, {
+        .leptos_routes_with_context(&state, routes, pages::page_csp, {
             let opts = leptos_options.clone();
             move || shell(opts.clone())
         })
@@ -122,8 +122,8 @@ pub fn app(state: AppState) -> Router {
 
 /// The request log, and the headers every response carries (unless a handler set its own): no MIME sniffing, no
 /// referrer leaving for other sites, no framing by other sites, no plugins, and forms and
-/// `<base>` only towards Pulse itself. Scripts are not restricted by this policy yet (the
-/// hydration script is inline; a nonce-based `script-src` is listed as unfinished).
+/// `<base>` only towards Pulse itself. Rendered pages replace this policy with a stricter one
+/// (`pages::page_csp`: scripts only with the response's nonce).
 fn with_log_and_headers(router: Router<AppState>) -> Router<AppState> {
     let set = |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     // the request log, off unless `RUST_LOG` enables `tower_http=debug`: method, path (never

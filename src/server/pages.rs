@@ -76,3 +76,21 @@ pub async fn api_not_found(req: Request) -> Response {
     )
         .into_response()
 }
+
+/// The Content-Security-Policy of a rendered page: scripts only from Pulse itself or inline
+/// with this response's nonce (Leptos' hydration script carries it), WebAssembly allowed, no
+/// plugins, no framing by other sites. Run as the pages' extra context, where the nonce and
+/// the response options exist.
+pub fn page_csp() {
+    let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), leptos::prelude::use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        res.insert_header(header::CONTENT_SECURITY_POLICY, v);
+    }
+}

@@ -51,7 +51,8 @@ pub fn StatusBar(status: LiveStatus, now: RwSignal<i64>) -> impl IntoView {
     };
     view! {
         <div class="flex flex-wrap items-center gap-x-5 gap-y-2 rounded-xl border border-slate-200 bg-white px-4 py-2 text-xs shadow-sm dark:border-slate-800 dark:bg-slate-900"
-            data-testid="status-bar" data-state=state_attr data-gaps=move || status.gaps.get().to_string()>
+            data-testid="status-bar" data-state=state_attr data-gaps=move || status.gaps.get().to_string()
+            data-refreshes=move || status.refreshes.get().to_string()>
             <span class="sr-only" role="status" aria-live="polite" data-testid="link-announcement">{announcement}</span>
             <span class="flex items-center gap-2 font-semibold">
                 <span class=move || format!("inline-block h-2.5 w-2.5 rounded-full {}", dot())></span>

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let failed = move || query.with(|q| q.get("error").is_some());
+    let error = move || query.with(|q| q.get("error"));
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_string()));
     let input = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-slate-900 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100";
     view! {
@@ -22,11 +22,11 @@ pub fn LoginPage() -> impl IntoView {
                 <form method="post" action="/api/auth/login"
                     class="space-y-4 rounded-2xl border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900">
                     <h1 class="text-lg font-semibold">"Log in"</h1>
-                    <Show when=failed>
+                    {move || error().map(|e| view! {
                         <p class="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-700 dark:bg-red-950 dark:text-red-300" role="alert">
-                            "Email or password is wrong."
+                            {if e == "rate_limited" { "Too many attempts. Wait a minute, then try again." } else { "Email or password is wrong." }}
                         </p>
-                    </Show>
+                    })}
                     <input type="hidden" name="next" value=next/>
                     <label class="block text-sm font-medium">
                         "Email"
