@@ -21,7 +21,7 @@ pub fn SettingsPage() -> impl IntoView {
             <WebsitesSection/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    me.await.ok().filter(|m| m.is_admin).map(|_| view! { <UsersSection/> })
+                    me.await.ok().filter(|m| m.is_admin).map(|m| view! { <UsersSection me=m.email/> })
                 })}
             </Suspense>
             <PasswordSection/>
@@ -86,8 +86,9 @@ fn WebsitesSection() -> impl IntoView {
     }
 }
 
+/// `me`: the logged-in admin, who cannot delete their own account here.
 #[component]
-fn UsersSection() -> impl IntoView {
+fn UsersSection(me: String) -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
     let remove = ServerAction::<RemoveUser>::new();
     let users = Resource::new(move || (add.version().get(), remove.version().get()), |_| list_users());
@@ -95,7 +96,7 @@ fn UsersSection() -> impl IntoView {
         <section class=SECTION aria-labelledby="users-heading" data-testid="users">
             <h2 id="users-heading" class="text-lg font-semibold">"Users"</h2>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
+                {move || { let me = me.clone(); Suspend::new(async move {
                     match users.await {
                         Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                         Ok(list) => view! {
@@ -103,6 +104,7 @@ fn UsersSection() -> impl IntoView {
                                 {list.into_iter().map(|u| {
                                     let id = u.id;
                                     let label = format!("Delete user {}", u.email);
+                                    let is_me = u.email == me;
                                     view! {
                                         <li class="flex items-center justify-between gap-3 py-2">
                                             <span class="min-w-0 truncate">
@@ -110,17 +112,19 @@ fn UsersSection() -> impl IntoView {
                                                 {u.is_admin.then(|| view! { <span class="ml-2 rounded bg-indigo-100 px-1.5 py-0.5 text-xs font-semibold text-indigo-800 dark:bg-indigo-900 dark:text-indigo-200">"admin"</span> })}
                                                 {u.pending_setup.then(|| view! { <span class="ml-2 rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900 dark:bg-amber-900 dark:text-amber-100">"setup link not used yet"</span> })}
                                             </span>
-                                            <button type="button" class=BUTTON_DANGER aria-label=label
-                                                on:click=move |_| { remove.dispatch(RemoveUser { user_id: id }); }>
-                                                "Delete"
-                                            </button>
+                                            {(!is_me).then(|| view! {
+                                                <button type="button" class=BUTTON_DANGER aria-label=label
+                                                    on:click=move |_| { remove.dispatch(RemoveUser { user_id: id }); }>
+                                                    "Delete"
+                                                </button>
+                                            })}
                                         </li>
                                     }
                                 }).collect_view()}
                             </ul>
                         }.into_any(),
                     }
-                })}
+                })}}
             </Suspense>
             <ActionResult value=remove.value() ok={|_| "User deleted; their logins and live streams ended.".to_string()}/>
             <ActionForm action=add attr:class="mt-5 grid gap-3 border-t border-slate-200 pt-5 sm:grid-cols-4 dark:border-slate-800">
