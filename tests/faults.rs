@@ -209,6 +209,9 @@ impl EventStore for Faulty {
         }
         self.inner.since(w, since).await
     }
+    async fn stats(&self, q: &pulse::server::analytics::StatsQuery) -> Result<pulse::model::StatsReport, StoreError> {
+        self.inner.stats(q).await
+    }
     async fn last_seq_before(&self, w: &str, before: chrono::DateTime<chrono::Utc>) -> Result<Seq, StoreError> {
         self.inner.last_seq_before(w, before).await
     }

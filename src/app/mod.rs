@@ -4,6 +4,7 @@
 mod components;
 mod realtime_state;
 mod pages;
+pub mod analytics_fns;
 pub mod server_fns;
 pub mod settings_fns;
 

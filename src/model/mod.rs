@@ -4,6 +4,7 @@
 //! the store, the hub, the WebSocket/SSE encoders, server functions and the WASM client all use
 //! these types, so a field renamed here is renamed everywhere.
 
+mod analytics;
 mod cursor;
 mod event;
 mod history;
@@ -14,6 +15,7 @@ mod track;
 mod ui_error;
 mod website;
 
+pub use analytics::{AnalyticsView, Interval, SeriesPoint, StatsFilters, StatsReport, StatsTotals, PERIODS};
 pub use cursor::{Cursor, CursorError, StreamCursor};
 pub use event::{Device, Event, PropValue, Props};
 pub use history::EventList;

@@ -1,4 +1,4 @@
-//! The command line (contract §4): `serve`, `user add`, `site add`. Every subcommand takes
+//! The command line (contract §4): `serve`, `user add`, `site add`, `site grant`, `import`. Every subcommand takes
 //! `--data-dir` (env `PULSE_DATA_DIR`); `serve` takes `--addr` (env `PULSE_ADDR`).
 
 use std::net::SocketAddr;
@@ -50,6 +50,14 @@ enum Command {
     /// Manage tracked websites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Import history: NDJSON, one tracking body per line plus `time` (RFC 3339); idempotent.
+    Import {
+        /// The website the events belong to.
+        #[arg(long)]
+        website: String,
+        /// The NDJSON file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -211,6 +219,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 site.id
             );
             println!("{}", site.id);
+            Ok(())
+        }
+        Command::Import { website, file } => {
+            let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+            let summary = crate::server::import::run(store.as_ref(), store.clone(), cfg.geoip_path().as_deref(), &website, &file)
+                .await
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            print!("{}", summary.render());
             Ok(())
         }
         Command::Site(SiteCommand::Grant { website, email, role }) => {

@@ -95,8 +95,8 @@ fn cursor(q: &PageQuery) -> Result<Option<PageCursor>, AppError> {
     q.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()
 }
 
-/// An RFC 3339 time, or a `YYYY-MM-DD` date meaning its midnight (UTC: websites have no
-/// timezone setting yet).
+/// An RFC 3339 time, or a `YYYY-MM-DD` date meaning its midnight UTC (the endpoints read dates
+/// in the website's time zone first: `analytics::http::parse_time_in`).
 pub fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, AppError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
@@ -141,16 +141,19 @@ pub async fn range(
     Path(website_id): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<EventList>, AppError> {
-    let from = parse_time("from", q.from.as_deref().ok_or_else(|| bad("parameter `from` is required"))?)?;
+    let (limit, before) = q.page.parse()?;
+    let site = crate::server::analytics::http::visible_website(&state, &user, &website_id).await?;
+    // dates are midnights in the website's time zone
+    let tz = crate::server::analytics::website_tz(&site.timezone);
+    let from = q.from.as_deref().ok_or_else(|| bad("parameter `from` is required"))?;
+    let from = crate::server::analytics::http::parse_time_in("from", from, tz)?;
     let to = match q.to.as_deref() {
-        Some(to) => parse_time("to", to)?,
+        Some(to) => crate::server::analytics::http::parse_time_in("to", to, tz)?,
         None => Utc::now() + Duration::seconds(1),
     };
     if from >= to {
         return Err(bad(format!("parameters `from`/`to`: `from` ({from}) must be before `to` ({to})")));
     }
-    let (limit, before) = q.page.parse()?;
-    auth::website_visible(&state, &user, &website_id).await?;
     Ok(list(state.events.range(&website_id, from, to, limit, before).await?))
 }
 

@@ -198,15 +198,7 @@ async fn track(state: &AppState, req: Request) -> Result<TrackAccepted, AppError
         return Err(AppError::UnknownWebsite(valid.req.website_id));
     };
     // a copied snippet (or a forged request) cannot fill another site's data from elsewhere
-    let host = valid.url.host_str().unwrap_or("");
-    if !site.accepts_host(host) {
-        return Err(invalid(format!(
-            "field `url`: host {host:?} is not allowed for this website (its domain {:?} and subdomains{}); \
-             add it to the website's allowed hostnames in Settings",
-            site.domain,
-            if site.allowed_hostnames.is_empty() { String::new() } else { format!(", {}", site.allowed_hostnames.join(", ")) }
-        )));
-    }
+    check_host(&site, &valid.url)?;
     state
         .site_limiter
         .check(&site.id)
@@ -259,9 +251,24 @@ async fn enrich_event(
         None => state.visitors.derive(&v.req.website_id, ip, ua).await?,
     };
     let time = Utc::now();
+    let id = v.req.event_id.unwrap_or_else(|| event_id(time));
+    Ok(event_from(v, site, client, visitor_id, time, id, state.enricher.country(ip)))
+}
+
+/// The stored event of a validated request: URL and referrer stripped (`enrich::public_url`),
+/// source derived, empty titles dropped. Shared by `/api/track` and `pulse import`.
+pub fn event_from(
+    v: ValidTrack,
+    site: &Website,
+    client: enrich::Client,
+    visitor_id: String,
+    time: chrono::DateTime<Utc>,
+    id: Uuid,
+    country: Option<String>,
+) -> Event {
     let (referrer, source) = enrich::referrer_and_source(&v.url, v.referrer.as_deref());
-    Ok(Event {
-        id: v.req.event_id.unwrap_or_else(|| event_id(time)),
+    Event {
+        id,
         time,
         kind: v.kind,
         pathname: v.pathname,
@@ -274,10 +281,24 @@ async fn enrich_event(
         device: client.device,
         browser: client.browser,
         os: client.os,
-        country: state.enricher.country(ip),
+        country,
         props: v.req.props.unwrap_or_default(),
         website_id: v.req.website_id,
-    })
+    }
+}
+
+/// `Err` with the `400` message when a page on this host may not send events to `site`.
+pub fn check_host(site: &Website, url: &url::Url) -> Result<(), AppError> {
+    let host = url.host_str().unwrap_or("");
+    if site.accepts_host(host) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "field `url`: host {host:?} is not allowed for this website (its domain {:?} and subdomains{}); \
+         add it to the website's allowed hostnames in Settings",
+        site.domain,
+        if site.allowed_hostnames.is_empty() { String::new() } else { format!(", {}", site.allowed_hostnames.join(", ")) }
+    )))
 }
 
 #[cfg(test)]

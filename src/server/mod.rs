@@ -2,6 +2,7 @@
 //! `Server::start` wires the store, hub, writer and background ticks around it (tests call it
 //! on port 0), and `run` is what `pulse serve` does.
 
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod enrich;
 pub mod error;
 pub mod health;
 pub mod history;
+pub mod import;
 pub mod hub;
 pub mod ingest;
 pub mod members;
@@ -58,7 +60,8 @@ use store::{AccountStore, EventStore, SqliteStore};
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,pulse=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    // logs on stderr: stdout carries what commands print (ids, summaries, the demo login)
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
 }
 
 /// Leptos site settings: Pulse's defaults, overridden by `LEPTOS_*` (which cargo-leptos sets
@@ -96,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/websites/{website_id}/broadcast", post(api::broadcast))
         .route("/api/websites/{website_id}/members/{email}", put(members::grant).delete(members::revoke))
         .route("/api/websites/{website_id}/share", post(share::create_handler).delete(share::revoke_handler))
+        .route("/api/websites/{website_id}/stats", get(analytics::http::stats))
+        .route("/api/websites/{website_id}/stats.csv", get(analytics::http::stats_csv))
         .route("/api/{*rest}", any(pages::api_not_found))
         .route("/health", get(api::health))
         .route("/metrics", get(api::metrics))

@@ -5,8 +5,10 @@ mod bar_row;
 mod breakdowns;
 mod live_feed;
 mod minute_chart;
+mod series_chart;
 mod status_bar;
 mod toasts;
+mod top_list;
 mod visitor_counter;
 
 pub use active_pages::ActivePages;
@@ -14,8 +16,10 @@ pub use bar_row::BarRow;
 pub use breakdowns::Breakdowns;
 pub use live_feed::LiveFeed;
 pub use minute_chart::MinuteChart;
+pub use series_chart::SeriesChart;
 pub use status_bar::StatusBar;
 pub use toasts::Toasts;
+pub use top_list::{ListSpec, TopList};
 pub use visitor_counter::VisitorCounter;
 
 /// Shared card styling.

@@ -1,6 +1,7 @@
 //! Pages: login, website list, a website's Realtime / Analytics tabs, Settings, and the
 //! pages opened by links (share, account setup); plus the form styles they share.
 
+mod analytics;
 mod login;
 mod realtime;
 mod settings;

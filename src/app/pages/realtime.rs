@@ -17,6 +17,9 @@ pub fn RealtimePanel(
     /// A share page's link token; a logged-in page uses its cookies.
     #[prop(optional)]
     share_token: Option<String>,
+    /// Bumped for every live event (the Analytics tab listens).
+    #[prop(optional)]
+    ticks: Option<RwSignal<u64>>,
 ) -> impl IntoView {
     let shared = share_token.is_some();
     let access = share_token.map_or(Access::Login, Access::Share);
@@ -36,7 +39,12 @@ pub fn RealtimePanel(
             return;
         }
         let handle =
-            live_client::connect(website_id.clone(), cursor.clone(), force_sse, access.clone(), status, move |m| rt.apply(m));
+            live_client::connect(website_id.clone(), cursor.clone(), force_sse, access.clone(), status, move |m| {
+                if let (Some(t), LiveMessage::Event { .. }) = (ticks, &m) {
+                    t.update(|n| *n += 1);
+                }
+                rt.apply(m)
+            });
         let clock = set_interval_with_handle(
             move || now.set(chrono::Utc::now().timestamp_millis()),
             std::time::Duration::from_secs(1),

@@ -1,8 +1,10 @@
-//! One website: tabs Realtime and Analytics (`?tab=analytics`).
+//! One website: tabs Realtime and Analytics (`?tab=analytics`). The Realtime panel stays
+//! mounted under Analytics, and its live connection drives both.
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::analytics::AnalyticsPanel;
 use super::realtime::RealtimePanel;
 use super::{AppHeader, LoadError};
 use crate::app::server_fns::website_live;
@@ -14,6 +16,8 @@ pub fn WebsitePage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let analytics = move || query.with(|q| q.get("tab").as_deref() == Some("analytics"));
     let data = Resource::new(id, website_live);
+    // every live event of the website, counted: the Analytics tab refreshes on it
+    let ticks = RwSignal::new(0u64);
     let tab = move |active: bool| {
         if active {
             "border-b-2 border-indigo-600 px-1 pb-2 font-semibold text-indigo-700 dark:border-indigo-400 dark:text-indigo-300"
@@ -47,10 +51,10 @@ pub fn WebsitePage() -> impl IntoView {
                                 // the Realtime panel stays mounted while Analytics shows, so its
                                 // live state, connection and cursor survive switching tabs
                                 <div class:hidden=analytics>
-                                    <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone()/>
+                                    <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone() ticks/>
                                 </div>
                                 <Show when=analytics>
-                                    <AnalyticsComingSoon/>
+                                    <AnalyticsPanel website_id=site_id.clone() ticks=ticks.into()/>
                                 </Show>
                             }.into_any()
                         }
@@ -58,17 +62,5 @@ pub fn WebsitePage() -> impl IntoView {
                 })}
             </Suspense>
         </main>
-    }
-}
-
-#[component]
-fn AnalyticsComingSoon() -> impl IntoView {
-    view! {
-        <section class="rounded-2xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
-            <h2 class="text-lg font-semibold">"Analytics is coming soon"</h2>
-            <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">
-                "Historical reports (top pages, sources, devices over days) are not built yet. Every event is already stored, so they will cover your history from day one."
-            </p>
-        </section>
     }
 }

@@ -113,6 +113,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// The highest sequence number of a website's events older than `before` (0 if none):
     /// everything after it is what `since(before)` returns.
     async fn last_seq_before(&self, website_id: &str, before: DateTime<Utc>) -> Result<Seq, StoreError>;
+    /// The aggregate report of a query (see `analytics`): totals, sessions, series and top
+    /// lists of the matching events. A store with hourly rollups may answer from them.
+    async fn stats(&self, query: &crate::server::analytics::StatsQuery) -> Result<crate::model::StatsReport, StoreError>;
     /// Answers when the store is reachable (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Periodic housekeeping off the write path (SQLite: a WAL checkpoint). Called every second.

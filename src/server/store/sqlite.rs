@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use super::event_row;
+use crate::model::StatsReport;
+use crate::server::analytics::aggregate::{AggRow, Aggregator};
+use crate::server::analytics::StatsQuery;
 use super::{
     Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
 };
@@ -118,6 +121,9 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Runs WAL checkpoints, so that the writer's commits never pay for one.
     checkpointer: Arc<Mutex<Connection>>,
+    /// Analytics scans (up to a few hundred ms) run here, so they never hold up the reads of
+    /// the live path (subscriptions, logins).
+    reports: Arc<Mutex<Connection>>,
 }
 
 /// The writer checkpoints by itself only past this many WAL pages (~40 MB): a safety net for
@@ -196,10 +202,12 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
+        let reports = open(&path)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             checkpointer: Arc::new(Mutex::new(checkpointer)),
+            reports: Arc::new(Mutex::new(reports)),
         })
     }
 
@@ -362,6 +370,61 @@ impl EventStore for SqliteStore {
                 |r| r.get(0),
             )?;
             Ok(seq.unwrap_or(0) as Seq)
+        })
+        .await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<StatsReport, StoreError> {
+        let q = q.clone();
+        Self::with(&self.reports, move |c| {
+            // the column filters narrow the scan here; the aggregate checks every filter again
+            // (URL and property filters only there)
+            let f = &q.filters;
+            let mut sql = String::from(
+                "SELECT time_ms, kind, pathname, url, source, visitor_id, session_id, device, browser, os, country, props
+                 FROM events WHERE website_id = ?1 AND time_ms >= ?2 AND time_ms < ?3",
+            );
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                q.website_id.clone().into(),
+                q.from.timestamp_millis().into(),
+                q.to.timestamp_millis().into(),
+            ];
+            for (column, value) in [
+                ("kind", &f.kind),
+                ("pathname", &f.pathname),
+                ("source", &f.source),
+                ("device", &f.device),
+                ("browser", &f.browser),
+                ("os", &f.os),
+                ("country", &f.country),
+            ] {
+                if let Some(v) = value {
+                    values.push(v.clone().into());
+                    sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+                }
+            }
+            sql.push_str(" ORDER BY time_ms, seq");
+            let mut agg = Aggregator::new(&q);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+            while let Some(r) = rows.next()? {
+                let text = |i: usize| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+                agg.add(&AggRow {
+                    time_ms: r.get(0)?,
+                    kind: text(1).unwrap_or(""),
+                    pathname: text(2).unwrap_or(""),
+                    url: text(3).unwrap_or(""),
+                    source: text(4),
+                    visitor_id: text(5).unwrap_or(""),
+                    session_id: text(6),
+                    device: text(7).unwrap_or(""),
+                    browser: text(8),
+                    os: text(9),
+                    country: text(10),
+                    props: text(11),
+                });
+            }
+            Ok(agg.finish())
         })
         .await
     }
