@@ -6,14 +6,18 @@
 //!   a minimal server that forwards each POST body to its WebSockets through a tokio
 //!   `broadcast` channel; a rate sweep finds the highest rate that keeps p99 under 100 ms;
 //! * memory: server RSS per idle connection, WebSocket and SSE, opened one by one and 200 at
-//!   a time (a reconnect storm after a restart), against bare axum servers.
+//!   a time (a reconnect storm after a restart), against bare axum servers;
+//! * analytics: 1,000,000 events over 90 days for 5 websites, loaded with `pulse import`;
+//!   a 30-day report with two filters and a raw-events page through the REST API, against a
+//!   brute-force full scan of the same database (no index, filters and counts in Rust).
 //!
 //! Both servers run as separate processes (Pulse is the release binary; the baseline is this
 //! binary re-executed with `--baseline-server PORT`); the load generator shares the machine.
 //! Run: `scripts/bench.sh` (or `cargo bench --features ssr --bench pulse_bench`).
 //! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000),
 //! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default),
-//! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency`; default: all),
+//! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency,analytics`; default: all),
+//! `BENCH_EVENTS` (events of the analytics part, default 1,000,000),
 //! `BENCH_ROUNDS` (alternating baseline/Pulse ingest rounds, default 5).
 
 use std::net::TcpListener as StdListener;
@@ -421,6 +425,196 @@ async fn run() {
     if wanted("latency") {
         latency_sweep(&pulse, &baseline, &site, &token, subscribers).await;
     }
+    drop((pulse, baseline));
+    if wanted("analytics") {
+        analytics().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// analytics
+
+/// Median of `runs` timings of `f`, in ms.
+async fn median_ms<F, Fut>(runs: usize, mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// NDJSON history for one website: `n` events over `days` days before `end`, visits of a few
+/// pageviews, sometimes a custom event.
+fn history_file(path: &std::path::Path, n: usize, days: i64, end: chrono::DateTime<chrono::Utc>, seed: u64) {
+    use std::io::Write;
+    let uas = [
+        CHROME,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+    ];
+    let refs = ["https://www.google.com/", "https://news.ycombinator.com/", "https://twitter.com/", "https://duckduckgo.com/", ""];
+    let mut x = seed | 1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("history file"));
+    let start = end - chrono::Duration::days(days);
+    let span_ms = (days * 86_400_000) as u64;
+    let mut written = 0;
+    while written < n {
+        let visitor = rnd() % 50_000;
+        let mut t = start + chrono::Duration::milliseconds((rnd() % span_ms) as i64);
+        let ua = uas[(rnd() % uas.len() as u64) as usize];
+        let referrer = refs[(rnd() % refs.len() as u64) as usize];
+        for i in 0..(1 + rnd() % 4) {
+            let page = rnd() % 60;
+            let kind = if rnd() % 10 == 0 { "signup" } else { "pageview" };
+            let line = json!({
+                "type": kind, "url": format!("https://bench.example/page/{page}"), "time": t.to_rfc3339(),
+                "visitor_id": format!("v{visitor}"), "user_agent": ua,
+                "referrer": if i == 0 { referrer } else { "" },
+            });
+            writeln!(out, "{line}").expect("write");
+            written += 1;
+            t += chrono::Duration::seconds((20 + rnd() % 300) as i64);
+        }
+    }
+}
+
+/// The baseline: every row of the database read and matched in Rust (no index, no SQL
+/// filter), counting visitors, pageviews and top pages — what a report costs without the
+/// store's work.
+fn brute_force_report(db: &std::path::Path, site: &str, from_ms: i64, to_ms: i64) -> (usize, u64) {
+    use std::collections::{HashMap, HashSet};
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT website_id, time_ms, kind, pathname, source, visitor_id, device FROM events NOT INDEXED")
+        .expect("prepare");
+    let mut rows = stmt.query([]).expect("query");
+    let (mut visitors, mut pageviews, mut pages) = (HashSet::new(), 0u64, HashMap::<String, u64>::new());
+    while let Some(r) = rows.next().expect("row") {
+        let (w, t, kind): (String, i64, String) = (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap());
+        let (source, device): (Option<String>, String) = (r.get(4).unwrap(), r.get(6).unwrap());
+        if w != site || t < from_ms || t >= to_ms || device != "desktop" || source.as_deref() != Some("google.com") {
+            continue;
+        }
+        visitors.insert(r.get::<_, String>(5).unwrap());
+        if kind == "pageview" {
+            pageviews += 1;
+            *pages.entry(r.get(3).unwrap()).or_default() += 1;
+        }
+    }
+    (visitors.len(), pageviews)
+}
+
+/// The baseline raw page: every event of the website read, sorted by time, the newest 50 kept.
+fn brute_force_page(db: &std::path::Path, site: &str, from_ms: i64, to_ms: i64) -> usize {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let mut stmt = conn.prepare("SELECT time_ms, seq, pathname, visitor_id FROM events NOT INDEXED WHERE website_id = ?1").expect("prepare");
+    let mut all: Vec<(i64, i64, String, String)> = stmt
+        .query_map([site], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .filter_map(Result::ok)
+        .filter(|(t, ..)| *t >= from_ms && *t < to_ms)
+        .collect();
+    all.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    all.truncate(50);
+    all.len()
+}
+
+async fn analytics() {
+    let total: usize = std::env::var("BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let (sites_n, days) = (5usize, 90i64);
+    println!("\nanalytics ({total} events over {days} days, {sites_n} websites, loaded with `pulse import`)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pulse, first_site, token) = start_pulse(dir.path()).await;
+    drop(pulse); // imports write the database while no server holds it busy
+    let mut sites = vec![first_site];
+    for _ in 1..sites_n {
+        let out = pulse_cmd(dir.path()).args(["site", "add", "--domain", "bench.example"]).output().expect("site add");
+        sites.push(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string());
+    }
+    let end = chrono::Utc::now() - chrono::Duration::hours(1);
+    let started = Instant::now();
+    for (i, site) in sites.iter().enumerate() {
+        let file = dir.path().join(format!("history-{i}.ndjson"));
+        history_file(&file, total / sites_n, days, end, 7 + i as u64);
+        let out = pulse_cmd(dir.path()).args(["import", "--website", site]).arg(&file).output().expect("import");
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(summary.starts_with(&format!("stored {} events", total / sites_n)), "{summary}");
+        let _ = std::fs::remove_file(&file);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("  generated and imported in {secs:.0} s ({:.0} events/s, generation included)", total as f64 / secs);
+
+    let port = free_port();
+    let child = pulse_cmd(dir.path()).args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().expect("serve");
+    let p = Proc { child, base: format!("http://127.0.0.1:{port}") };
+    wait_up(&p.base).await;
+    let _ = token;
+    let token: Value = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", p.base))
+        .json(&json!({"email": "bench@pulse.local", "password": "bench-password"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let client = reqwest::Client::new();
+    let site = sites[0].clone();
+    let (from, to) = (end - chrono::Duration::days(30), end);
+    let enc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
+    let stats_url = format!("{}/api/websites/{site}/stats?from={}&to={}&device=desktop&source=google.com", p.base, enc(from), enc(to));
+    let page_url = format!("{}/api/realtime/events/{site}/range?from={}&to={}&limit=50", p.base, enc(from), enc(to));
+    let report: Value = client.get(&stats_url).bearer_auth(&token).send().await.expect("stats").json().await.expect("json");
+    let pulse_report = median_ms(5, || async {
+        let r = client.get(&stats_url).bearer_auth(&token).send().await.expect("stats");
+        assert!(r.status().is_success());
+        let _ = r.bytes().await;
+    })
+    .await;
+    let pulse_page = median_ms(21, || async {
+        let r = client.get(&page_url).bearer_auth(&token).send().await.expect("page");
+        assert!(r.status().is_success());
+        let _ = r.bytes().await;
+    })
+    .await;
+    let db = dir.path().join("pulse.db");
+    let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+    let mut check = (0, 0);
+    let base_report = median_ms(3, || {
+        check = brute_force_report(&db, &site, from_ms, to_ms);
+        async {}
+    })
+    .await;
+    let base_page = median_ms(3, || {
+        assert_eq!(brute_force_page(&db, &site, from_ms, to_ms), 50);
+        async {}
+    })
+    .await;
+    assert_eq!(
+        (report["visitors"].as_u64().unwrap_or(0) as usize, report["pageviews"].as_u64().unwrap_or(0)),
+        check,
+        "the report and the brute force agree"
+    );
+    println!(
+        "  30-day report, two filters (device, source): baseline full scan {base_report:>7.1} ms   pulse {pulse_report:>6.1} ms   (target ≤ 300 ms; {} visitors, {} pageviews matched)",
+        check.0, check.1
+    );
+    println!("  raw events page (50 newest of 30 days):       baseline full scan {base_page:>7.1} ms   pulse {pulse_page:>6.1} ms   (target ≤ 50 ms)");
 }
 
 /// A fresh Pulse whose website has a realistic snapshot (100 recent events).

@@ -67,7 +67,8 @@ pub fn init_tracing() {
 /// Leptos site settings: Pulse's defaults, overridden by `LEPTOS_*` (which cargo-leptos sets
 /// from `Cargo.toml`), so the built binary also runs without cargo-leptos.
 pub fn leptos_options() -> LeptosOptions {
-    const DEFAULTS: &str = "[package.metadata.leptos]\noutput-name = \"pulse\"\nsite-root = \"target/site\"\nsite-pkg-dir = \"pkg\"\n";
+    const DEFAULTS: &str =
+        "[package.metadata.leptos]\noutput-name = \"pulse\"\nsite-root = \"target/site\"\nsite-pkg-dir = \"pkg\"\nhash-files = true\n";
     leptos::config::get_config_from_str(DEFAULTS).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "LEPTOS_* settings unreadable; using defaults");
         LeptosOptions::builder().output_name("pulse").build()
@@ -118,7 +119,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // pages only: the tracking endpoint and the APIs answer for themselves, without
         // paying for a middleware on every request
-        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::asset_caching));
 
     // the tracking endpoint stays bare: it is the hot path (its outcomes are counted in
     // /metrics), and headers for pages mean nothing to a beacon's 202

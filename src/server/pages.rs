@@ -94,3 +94,17 @@ pub fn page_csp() {
         res.insert_header(header::CONTENT_SECURITY_POLICY, v);
     }
 }
+
+/// Built assets (`/pkg/…`): with hashed file names (`hash-files`) a name never changes its
+/// content, so browsers keep them for a year without asking; without, they revalidate.
+/// Precompressed `.br`/`.gz` siblings are chosen by the file handler (leptos_axum's
+/// `ServeDir`) from `Accept-Encoding`.
+pub async fn asset_caching(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let pkg = req.uri().path().starts_with("/pkg/");
+    let mut resp = next.run(req).await;
+    if pkg && resp.status().is_success() {
+        let policy = if state.leptos.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    resp
+}
