@@ -528,7 +528,7 @@ fn brute_force_page(db: &std::path::Path, site: &str, from_ms: i64, to_ms: i64) 
         .filter_map(Result::ok)
         .filter(|(t, ..)| *t >= from_ms && *t < to_ms)
         .collect();
-    all.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    all.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
     all.truncate(50);
     all.len()
 }
