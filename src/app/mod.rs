@@ -11,9 +11,10 @@ pub mod settings_fns;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
+use leptos_router::Lazy;
 use leptos_router::path;
 
-use pages::{LoginPage, SettingsPage, SetupPage, SharedPage, WebsitePage, WebsiteSettingsPage, WebsitesPage};
+use pages::{LoginPage, SetupPage, SharedPage, WebsitePage, WebsitesPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -46,8 +47,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=WebsitesPage/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/websites/:id") view=WebsitePage/>
-                <Route path=path!("/settings") view=SettingsPage/>
-                <Route path=path!("/settings/websites/:id") view=WebsiteSettingsPage/>
+                <Route path=path!("/settings") view={Lazy::<pages::SettingsRoute>::new()}/>
+                <Route path=path!("/settings/websites/:id") view={Lazy::<pages::WebsiteSettingsRoute>::new()}/>
                 <Route path=path!("/share/:token") view=SharedPage/>
                 <Route path=path!("/setup/:token") view=SetupPage/>
             </Routes>

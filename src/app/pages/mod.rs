@@ -12,11 +12,11 @@ mod website_settings;
 mod websites;
 
 pub use login::LoginPage;
-pub use settings::SettingsPage;
+pub use settings::SettingsRoute;
 pub use setup::SetupPage;
 pub use shared::SharedPage;
 pub use website::WebsitePage;
-pub use website_settings::WebsiteSettingsPage;
+pub use website_settings::WebsiteSettingsRoute;
 pub use websites::WebsitesPage;
 
 use crate::model::UiError;

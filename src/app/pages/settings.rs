@@ -3,6 +3,7 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::use_navigate;
 
 use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, INPUT, SECTION};
@@ -11,8 +12,22 @@ use crate::app::settings_fns::{
     list_users, settings_websites, AddUser, AddWebsite, ChangePassword, RemoveUser,
 };
 
+/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
+pub struct SettingsRoute;
+
+#[lazy_route]
+impl LazyRoute for SettingsRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <SettingsPage/> }.into_any()
+    }
+}
+
 #[component]
-pub fn SettingsPage() -> impl IntoView {
+fn SettingsPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| me());
     view! {
         <AppHeader/>

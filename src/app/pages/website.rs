@@ -6,6 +6,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::analytics::AnalyticsPanel;
 use super::realtime::RealtimePanel;
+
+/// The Analytics tab, loaded lazily: its code is a separate WASM module (`cargo leptos
+/// --split`) fetched the first time the tab opens, so the Realtime page's first load does not
+/// carry it.
+#[lazy]
+fn analytics_tab(website_id: String, ticks: RwSignal<u64>) -> AnyView {
+    view! { <AnalyticsPanel website_id ticks=ticks.into()/> }.into_any()
+}
 use super::{AppHeader, LoadError};
 use crate::app::server_fns::website_live;
 
@@ -34,6 +42,7 @@ pub fn WebsitePage() -> impl IntoView {
                         Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                         Ok((site, snapshot)) => {
                             let site_id = site.id.clone();
+                            let analytics_id = StoredValue::new(site.id.clone());
                             view! {
                                 <div class="mb-4 flex flex-wrap items-end justify-between gap-3">
                                     <div>
@@ -54,7 +63,12 @@ pub fn WebsitePage() -> impl IntoView {
                                     <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone() ticks/>
                                 </div>
                                 <Show when=analytics>
-                                    <AnalyticsPanel website_id=site_id.clone() ticks=ticks.into()/>
+                                    <Suspense fallback=|| view! { <p class="text-slate-500">"Loading Analytics…"</p> }>
+                                        {move || {
+                                            let id = analytics_id.get_value();
+                                            Suspend::new(async move { analytics_tab(id, ticks).await })
+                                        }}
+                                    </Suspense>
                                 </Show>
                             }.into_any()
                         }

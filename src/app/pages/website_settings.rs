@@ -3,6 +3,7 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, INPUT, SECTION};
@@ -10,8 +11,22 @@ use crate::app::settings_fns::{
     website_access, AddMember, MakeShareLink, RemoveMember, RemoveShareLink, RemoveWebsite, SaveWebsite,
 };
 
+/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
+pub struct WebsiteSettingsRoute;
+
+#[lazy_route]
+impl LazyRoute for WebsiteSettingsRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <WebsiteSettingsPage/> }.into_any()
+    }
+}
+
 #[component]
-pub fn WebsiteSettingsPage() -> impl IntoView {
+fn WebsiteSettingsPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let save = ServerAction::<SaveWebsite>::new();
