@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo leptos serve "$@"
+# the release build: split, precompressed WASM (a debug page loads ~11 MB of it)
+exec cargo leptos serve --release --split --precompress "$@"

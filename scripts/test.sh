@@ -13,7 +13,7 @@ cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warn
 say "Rust unit and integration tests"
 cargo test --features ssr
 
-say "end-to-end (cargo leptos builds server + wasm, starts the server, runs Playwright)"
+say "end-to-end (cargo leptos builds the release server + split, precompressed wasm, starts it, runs Playwright)"
 E2E_DIR=$(mktemp -d)
 trap 'rm -rf "$E2E_DIR"' EXIT
 export PULSE_DATA_DIR="$E2E_DIR/data"
@@ -23,5 +23,5 @@ export PULSE_DEMO_PASSWORD="e2e-password-$$"
 export PULSE_CONFIG="$E2E_DIR/none.toml"   # defaults, not the developer's Leptos.toml
 # access tokens of 20 s: every end-to-end test runs through in-band token refreshes
 export PULSE_ACCESS_TOKEN_SECS=20
-cargo leptos end-to-end
+cargo leptos end-to-end --release --split --precompress
 say "all tests passed"

@@ -16,5 +16,6 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // lazy: routes and the Analytics tab load their split-out WASM before they hydrate
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -26,6 +26,10 @@ pub fn WebsitePage() -> impl IntoView {
     let data = Resource::new(id, website_live);
     // every live event of the website, counted: the Analytics tab refreshes on it
     let ticks = RwSignal::new(0u64);
+    // the Analytics tab renders in the browser only (its code is a lazily loaded module: the
+    // server sends a placeholder, which the page hydrates, then the tab loads and renders)
+    let in_browser = RwSignal::new(false);
+    Effect::new(move |_| in_browser.set(true));
     let tab = move |active: bool| {
         if active {
             "border-b-2 border-indigo-600 px-1 pb-2 font-semibold text-indigo-700 dark:border-indigo-400 dark:text-indigo-300"
@@ -62,7 +66,8 @@ pub fn WebsitePage() -> impl IntoView {
                                 <div class:hidden=analytics>
                                     <RealtimePanel website_id=site.id.clone() snapshot=snapshot.clone() ticks/>
                                 </div>
-                                <Show when=analytics>
+                                <Show when=move || analytics() && in_browser.get()
+                                    fallback=move || analytics().then(|| view! { <p class="text-slate-500">"Loading Analytics…"</p> })>
                                     <Suspense fallback=|| view! { <p class="text-slate-500">"Loading Analytics…"</p> }>
                                         {move || {
                                             let id = analytics_id.get_value();
