@@ -15,6 +15,8 @@ pub mod server;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // panic messages in the browser console, in debug builds (release builds abort on panic)
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     // lazy: routes and the Analytics tab load their split-out WASM before they hydrate
     leptos::mount::hydrate_lazy(app::App);

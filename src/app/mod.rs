@@ -14,7 +14,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::Lazy;
 use leptos_router::path;
 
-use pages::{LoginPage, SetupPage, SharedPage, WebsitePage, WebsitesPage};
+use pages::{SharedPage, WebsitePage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -44,13 +44,13 @@ pub fn App() -> impl IntoView {
         <Title text="Pulse — realtime analytics"/>
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=path!("/") view=WebsitesPage/>
-                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/") view={Lazy::<pages::WebsitesRoute>::new()}/>
+                <Route path=path!("/login") view={Lazy::<pages::LoginRoute>::new()}/>
                 <Route path=path!("/websites/:id") view=WebsitePage/>
                 <Route path=path!("/settings") view={Lazy::<pages::SettingsRoute>::new()}/>
                 <Route path=path!("/settings/websites/:id") view={Lazy::<pages::WebsiteSettingsRoute>::new()}/>
                 <Route path=path!("/share/:token") view=SharedPage/>
-                <Route path=path!("/setup/:token") view=SetupPage/>
+                <Route path=path!("/setup/:token") view={Lazy::<pages::SetupRoute>::new()}/>
             </Routes>
         </Router>
     }

@@ -1,10 +1,25 @@
 //! Login page: a plain HTML form posting to `/api/auth/login`, so it works before hydration.
 
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::use_query_map;
 
+/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
+pub struct LoginRoute;
+
+#[lazy_route]
+impl LazyRoute for LoginRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <LoginPage/> }.into_any()
+    }
+}
+
 #[component]
-pub fn LoginPage() -> impl IntoView {
+fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let error = move || query.with(|q| q.get("error"));
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_string()));

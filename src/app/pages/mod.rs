@@ -11,13 +11,13 @@ mod website;
 mod website_settings;
 mod websites;
 
-pub use login::LoginPage;
+pub use login::LoginRoute;
 pub use settings::SettingsRoute;
-pub use setup::SetupPage;
+pub use setup::SetupRoute;
 pub use shared::SharedPage;
 pub use website::WebsitePage;
 pub use website_settings::WebsiteSettingsRoute;
-pub use websites::WebsitesPage;
+pub use websites::WebsitesRoute;
 
 use crate::model::UiError;
 

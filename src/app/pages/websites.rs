@@ -1,12 +1,27 @@
 //! The website list: every website the user may watch, with its tracking snippet.
 
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 
 use super::{AppHeader, LoadError};
 use crate::app::server_fns::{list_websites, public_base_url};
 
+/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
+pub struct WebsitesRoute;
+
+#[lazy_route]
+impl LazyRoute for WebsitesRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <WebsitesPage/> }.into_any()
+    }
+}
+
 #[component]
-pub fn WebsitesPage() -> impl IntoView {
+fn WebsitesPage() -> impl IntoView {
     let sites = Resource::new(|| (), |_| list_websites());
     let base = Resource::new(|| (), |_| public_base_url());
     view! {
