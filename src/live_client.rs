@@ -267,16 +267,16 @@ mod browser {
         ConnectionHandle { _stop: Some(stop_tx) }
     }
 
-    /// `POST /api/auth/refresh`: a new access token and its expiry (ms since epoch), `Ok(None)`
-    /// when the login has ended, `Err` when the server could not be asked.
+    /// `POST /api/auth/refresh`: a new access token and how long it lives (ms, from the server's
+    /// `expires_in`, so a wrong browser clock does not matter), `Ok(None)` when the login has
+    /// ended, `Err` when the server could not be asked.
     async fn refresh_token() -> Result<Option<(String, f64)>, ()> {
         let resp = gloo_net::http::Request::post("/api/auth/refresh").send().await.map_err(|_| ())?;
         match resp.status() {
             200 => {
                 let text = resp.text().await.map_err(|_| ())?;
                 let body: crate::model::LoginResponse = serde_json::from_str(&text).map_err(|_| ())?;
-                let exp = js_sys::Date::parse(&body.expires_at);
-                Ok(Some((body.token, exp)))
+                Ok(Some((body.token, body.expires_in as f64 * 1000.0)))
             }
             401 | 403 => Ok(None),
             _ => Err(()),
@@ -293,13 +293,13 @@ mod browser {
         let mut first = true;
         loop {
             let delay = match refresh_token().await {
-                Ok(Some((token, exp))) => {
+                Ok(Some((token, lifetime_ms))) => {
                     if let Some(tx) = link.tokens.borrow().as_ref() {
                         let _ = tx.unbounded_send((token, first));
                     }
                     first = false;
                     link.status.refreshes.update(|n| *n += 1);
-                    refresh_delay_ms(exp - now())
+                    refresh_delay_ms(lifetime_ms)
                 }
                 // the login ended: the stream will say so, and the loop ends there
                 Ok(None) => return std::future::pending().await,

@@ -285,6 +285,7 @@ async fn every_aggregate_matches_a_brute_force_count_across_days_dst_and_filters
             filters,
             breakdown_prop: breakdown.map(str::to_string),
             limit: 1000,
+            interval: None,
         };
         let got = ctx.server.state.events.stats(&q).await.unwrap();
         assert!(case == "nothing matches" || got.visitors > 0, "{case}: the case sees data");

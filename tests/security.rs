@@ -154,3 +154,49 @@ async fn the_session_cookie_is_secure_over_https_and_responses_carry_security_he
     let r = login(&ctx).await.unwrap();
     assert!(r.headers().get_all("set-cookie").iter().all(|c| c.to_str().unwrap().contains("; Secure")));
 }
+
+#[tokio::test]
+async fn server_functions_refuse_a_foreign_origin_and_logins_redirect_only_locally() {
+    use leptos::server_fn::ServerFn;
+    let ctx = setup().await;
+    // a script on another site posting to a server function with the admin's credentials
+    let path = <pulse::app::settings_fns::AddUser as ServerFn>::PATH;
+    let r = ctx
+        .http
+        .post(format!("{}{path}", ctx.base))
+        .bearer_auth(&ctx.token)
+        .header("origin", "https://tracked-site.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=evil%40example.com&password=12345678&admin=true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(ctx.server.state.accounts.user_by_email("evil@example.com").await.unwrap().is_none(), "nothing created");
+    // the same call from Pulse's own page works
+    let own = format!("http://{}", ctx.server.addr);
+    let r = ctx
+        .http
+        .post(format!("{}{path}", ctx.base))
+        .bearer_auth(&ctx.token)
+        .header("origin", own)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=ok%40example.com&password=12345678")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // after a form login, `next` leads only to a path of this server
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (next, to) in [("/websites/x", "/websites/x"), ("/%5Cevil.com", "/"), ("//evil.com", "/"), ("/%09/evil.com", "/")] {
+        let r = client
+            .post(format!("{}/api/auth/login", ctx.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("email=admin%40test.local&password={}&next={next}", PASSWORD.replace(' ', "+")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], to, "next={next}");
+    }
+}

@@ -41,10 +41,35 @@ impl Website {
     pub fn accepts_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let under = |domain: &str| {
-            let domain = domain.trim().trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+            // a domain stored as typed (`https://example.com/`, `example.com:8080`) is its host
+            let domain = domain.trim();
+            let domain = domain.strip_prefix("https://").or_else(|| domain.strip_prefix("http://")).unwrap_or(domain);
+            let domain = domain.split(['/', ':']).next().unwrap_or("");
+            let domain = domain.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
             !domain.is_empty() && (host == domain || host.strip_suffix(&domain).is_some_and(|p| p.ends_with('.')))
         };
         under(&self.domain) || self.allowed_hostnames.iter().any(|h| h.trim() == "*" || under(h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Website;
+
+    #[test]
+    fn hosts_are_the_domain_its_subdomains_and_the_allowed_ones() {
+        let site = Website { allowed_hostnames: vec!["*.cdn.example".into(), "shop.example.net".into()], ..Website::new("w", "example.com", "E") };
+        for ok in ["example.com", "www.example.com", "a.b.example.com", "EXAMPLE.com.", "cdn.example", "x.cdn.example", "shop.example.net"] {
+            assert!(site.accepts_host(ok), "{ok}");
+        }
+        for no in ["notexample.com", "example.com.evil", "example.net", "other.example.net", ""] {
+            assert!(!site.accepts_host(no), "{no}");
+        }
+        // a domain stored with a scheme, path or port (older CLI input) still means its host
+        let typed = Website::new("w", "https://Example.com:8080/", "E");
+        assert!(typed.accepts_host("example.com") && typed.accepts_host("www.example.com"));
+        let any = Website { allowed_hostnames: vec!["*".into()], ..Website::new("w", "localhost", "Demo") };
+        assert!(any.accepts_host("anything.example"));
     }
 }
 
@@ -82,6 +107,10 @@ pub struct ShareLink {
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: String,
+    /// Seconds the token is valid from now: a client schedules its refresh with this, not
+    /// with its own clock against `expires_at`.
+    #[serde(default)]
+    pub expires_in: i64,
 }
 
 /// `GET /api/live/stats`: what the live layer is carrying right now.

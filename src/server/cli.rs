@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::Website;
 use crate::server::config::Config;
 use crate::server::store::{AccountStore, SqliteStore};
 
@@ -195,10 +194,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Site(SiteCommand::Add { domain, name, owner }) => {
             let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
-            let domain = domain.trim().trim_end_matches('/').to_string();
-            if domain.is_empty() || domain.contains(char::is_whitespace) {
-                return Err(CliError::Usage(format!("{domain:?} is not a domain")));
-            }
             let owner_id = match owner {
                 Some(e) => Some(
                     store
@@ -209,8 +204,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
-            let name = name.unwrap_or_else(|| domain.clone());
-            let site = Website::new(uuid::Uuid::new_v4().to_string(), domain, name);
+            // checked and normalised as Settings does (scheme, path and case dropped)
+            let form = crate::model::WebsiteForm { domain, name: name.unwrap_or_default(), ..Default::default() };
+            let site = crate::server::settings::website_from_form(uuid::Uuid::new_v4().to_string(), &form)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
             store.create_website(&site, owner_id).await?;
             println!("created website {} ({})", site.name, site.domain);
             println!(

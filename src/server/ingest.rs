@@ -118,13 +118,15 @@ pub fn validate(req: TrackRequest) -> Result<ValidTrack, AppError> {
 }
 
 /// Websites by id, so tracking doesn't read the store per request. Only websites that exist
-/// are cached, at most `SITE_CACHE` of them (least recently used go first); a change or
-/// deletion in Settings evicts the entry.
+/// are cached, at most `SITE_CACHE` of them (least recently used go first), each for at most
+/// `SITE_TTL`: a change in Settings evicts the entry at once, and the TTL bounds what a read
+/// racing that eviction (or a change made by another process) can leave behind.
 pub struct SiteCache {
-    sites: quick_cache::sync::Cache<String, Arc<Website>>,
+    sites: quick_cache::sync::Cache<String, (Arc<Website>, Instant)>,
 }
 
 const SITE_CACHE: usize = 10_000;
+const SITE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Default for SiteCache {
     fn default() -> Self {
@@ -134,12 +136,18 @@ impl Default for SiteCache {
 
 impl SiteCache {
     pub async fn get(&self, accounts: &dyn AccountStore, id: &str) -> Result<Option<Arc<Website>>, AppError> {
-        if let Some(site) = self.sites.get(id) {
+        if let Some((site, loaded)) = self.sites.get(id)
+            && loaded.elapsed() < SITE_TTL
+        {
             return Ok(Some(site));
         }
-        let Some(site) = accounts.website(id).await? else { return Ok(None) };
+        let loaded = Instant::now();
+        let Some(site) = accounts.website(id).await? else {
+            self.sites.remove(id);
+            return Ok(None);
+        };
         let site = Arc::new(site);
-        self.sites.insert(id.to_string(), site.clone());
+        self.sites.insert(id.to_string(), (site.clone(), loaded));
         Ok(Some(site))
     }
 

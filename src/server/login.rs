@@ -95,7 +95,8 @@ pub async fn refresh_from_cookie(state: &AppState, headers: &HeaderMap) -> Resul
 }
 
 fn login_response(token: String, exp: DateTime<Utc>) -> Json<LoginResponse> {
-    Json(LoginResponse { token, expires_at: exp.to_rfc3339_opts(SecondsFormat::Millis, true) })
+    let expires_in = (exp - Utc::now()).num_seconds().max(0);
+    Json(LoginResponse { token, expires_at: exp.to_rfc3339_opts(SecondsFormat::Millis, true), expires_in })
 }
 
 /// `POST /api/auth/refresh`: `200 {token, expires_at}` and a new access cookie, from the
@@ -115,9 +116,18 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// `next` if it is a path on this server, else `/`. Browsers read `/\host` and a path with a
+/// tab or newline in it as another host, so backslashes and control characters are refused.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") => p,
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p
+        }
         _ => "/",
     }
 }
@@ -152,17 +162,27 @@ pub async fn login_handler(
         Ok(b) => b,
         Err(e) => return AppError::InvalidPayload(format!("expected {{email, password}}: {e}")).into_response(),
     };
-    // guessing one account's password from many addresses is throttled too
-    if let Err(secs) = state.account_login_limiter.check(&body.email.trim().to_lowercase()) {
-        tracing::warn!("login rate limit hit (per account)");
+    // guessing one account's password from many addresses is throttled too: failures use up
+    // the account's budget, and an account over it is refused for a few seconds (until its
+    // budget refills), so a guesser cannot keep its owner out for longer
+    let account = body.email.trim().to_lowercase();
+    if let Some(secs) = state.account_lockouts.remaining(&account) {
+        tracing::warn!("login refused: too many failures for this account");
         return throttled(secs);
     }
     let user = match check_password(&state, &body.email, &body.password).await {
         Ok(u) => u,
-        Err(AppError::InvalidCredentials) if form => {
-            return Redirect::to("/login?error=invalid_credentials").into_response();
+        Err(e) => {
+            if matches!(e, AppError::InvalidCredentials)
+                && let Err(secs) = state.account_login_limiter.check(&account)
+            {
+                state.account_lockouts.lock(&account, secs);
+            }
+            return match e {
+                AppError::InvalidCredentials if form => Redirect::to("/login?error=invalid_credentials").into_response(),
+                e => e.into_response(),
+            };
         }
-        Err(e) => return e.into_response(),
     };
     let (token, exp, cookies) = match start_session(&state, &headers, &user).await {
         Ok(s) => s,
@@ -290,6 +310,8 @@ mod tests {
         assert_eq!(local_path(Some("/websites/x")), "/websites/x");
         assert_eq!(local_path(Some("//evil.com")), "/");
         assert_eq!(local_path(Some("https://evil.com")), "/");
+        assert_eq!(local_path(Some("/\\evil.com")), "/");
+        assert_eq!(local_path(Some("/\t/evil.com")), "/");
     }
 
     #[test]

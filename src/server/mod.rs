@@ -120,6 +120,8 @@ pub fn app(state: AppState) -> Router {
         // pages only: the tracking endpoint and the APIs answer for themselves, without
         // paying for a middleware on every request
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_login))
+        // server functions (`/rpc`, POST) change state with the cookie: same origin only
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::same_origin_writes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::asset_caching));
 
     // the tracking endpoint stays bare: it is the hot path (its outcomes are counted in
@@ -241,6 +243,7 @@ impl Server {
                 cfg.login_per_account_per_minute,
                 cfg.login_per_account_per_minute,
             )),
+            account_lockouts: Arc::new(rate_limit::Lockouts::default()),
             auth: Arc::new(auth::AuthKeys::load(
                 &cfg.data_dir,
                 cfg.jwt_secret.as_ref().map(crate::server::config::Secret::expose),

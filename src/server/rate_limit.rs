@@ -79,6 +79,32 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
+/// Keys refused until a moment (accounts with too many failed logins). Bounded: at most
+/// `LOCKOUTS` keys, the least recently used forgotten first.
+pub struct Lockouts {
+    until: quick_cache::sync::Cache<String, std::time::Instant>,
+}
+
+const LOCKOUTS: usize = 10_000;
+
+impl Default for Lockouts {
+    fn default() -> Self {
+        Self { until: quick_cache::sync::Cache::new(LOCKOUTS) }
+    }
+}
+
+impl Lockouts {
+    pub fn lock(&self, key: &str, secs: u64) {
+        self.until.insert(key.to_string(), std::time::Instant::now() + std::time::Duration::from_secs(secs));
+    }
+
+    /// Seconds left (at least 1) while `key` is locked.
+    pub fn remaining(&self, key: &str) -> Option<u64> {
+        let left = self.until.get(key)?.checked_duration_since(std::time::Instant::now())?;
+        Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    }
+}
+
 #[cfg(test)]
 mod client_ip_tests {
     use super::client_ip;

@@ -53,8 +53,10 @@ pub struct Shared {
     pub site_limiter: Arc<KeyedLimiter<String>>,
     /// Login attempts per IP …
     pub login_limiter: Arc<IpLimiter>,
-    /// … and per account (lower-cased email).
+    /// … and failed logins per account (lower-cased email) …
     pub account_login_limiter: Arc<KeyedLimiter<String>>,
+    /// … which lock the account briefly when they exceed it.
+    pub account_lockouts: Arc<crate::server::rate_limit::Lockouts>,
     pub auth: Arc<AuthKeys>,
     pub metrics: Metrics,
     pub connections: Arc<Connections>,

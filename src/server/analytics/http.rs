@@ -13,7 +13,7 @@ use crate::server::auth::{self, AuthUser};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-use super::{local_midnight, website_tz, Buckets, StatsQuery, MAX_BUCKETS};
+use super::{local_midnight, website_tz, StatsQuery, MAX_BUCKETS};
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 1000;
@@ -25,11 +25,21 @@ fn bad(msg: impl Into<String>) -> AppError {
 }
 
 /// An RFC 3339 time, or a `YYYY-MM-DD` date meaning its first instant in `tz`.
+/// Years outside this range are refused (date arithmetic stays far from chrono's limits).
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
 pub fn parse_time_in(name: &str, v: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, AppError> {
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return local_midnight(d, tz).ok_or_else(|| bad(format!("parameter `{name}`: {v:?} has no midnight in {tz}")));
+    let t = match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        Ok(d) if YEARS.contains(&chrono::Datelike::year(&d)) => {
+            local_midnight(d, tz).ok_or_else(|| bad(format!("parameter `{name}`: {v:?} has no midnight in {tz}")))?
+        }
+        Ok(_) => return Err(bad(format!("parameter `{name}`: years 1970 to 9999, got {v:?}"))),
+        Err(_) => crate::server::history::parse_time(name, v)?,
+    };
+    if !YEARS.contains(&chrono::Datelike::year(&t)) {
+        return Err(bad(format!("parameter `{name}`: years 1970 to 9999, got {v:?}")));
     }
-    crate::server::history::parse_time(name, v)
+    Ok(t)
 }
 
 /// The report a query string asks for, checked. `extra` names parameters the caller reads
@@ -89,7 +99,10 @@ pub fn parse_query(site: &Website, query: Option<&str>, extra: &[&str], default_
     if to - from > Duration::days(MAX_RANGE_DAYS) {
         return Err(bad(format!("parameters `from` and `to`: at most {MAX_RANGE_DAYS} days at a time")));
     }
-    let q = StatsQuery {
+    if interval == Some(Interval::Hour) && (to - from).num_hours() as usize >= MAX_BUCKETS {
+        return Err(bad(format!("parameter `interval`: at most {MAX_BUCKETS} hourly buckets; ask for days")));
+    }
+    Ok(StatsQuery {
         website_id: site.id.clone(),
         from,
         to,
@@ -97,14 +110,8 @@ pub fn parse_query(site: &Website, query: Option<&str>, extra: &[&str], default_
         filters,
         breakdown_prop: breakdown,
         limit: limit.unwrap_or(default_limit),
-    };
-    if let Some(asked) = interval {
-        let natural = Buckets::new(&q).interval();
-        if asked == Interval::Hour && natural == Interval::Day && (to - from).num_hours() as usize > MAX_BUCKETS {
-            return Err(bad(format!("parameter `interval`: at most {MAX_BUCKETS} hourly buckets; ask for days")));
-        }
-    }
-    Ok(q)
+        interval,
+    })
 }
 
 /// The website, if the user may see it.
@@ -228,6 +235,11 @@ mod tests {
         assert!(err("breakdown=page").contains("`breakdown`"));
         assert!(err("sorce=google").contains("`sorce`"));
         assert!(err("from=2020-01-01&to=2026-01-01").contains("549 days"));
+        assert!(err("to=-262143-01-03").contains("years 1970 to 9999"), "no panic near chrono's limits");
+        assert!(err("from=0001-01-01T00:00:00Z").contains("years"));
+        let q = parse_query(&site("UTC"), Some("from=2026-11-01&to=2026-11-02&interval=day"), &[], 10).unwrap();
+        assert_eq!(super::super::Buckets::new(&q).interval(), Interval::Day, "the interval asked for");
+        assert!(err("from=2026-01-01&to=2026-03-01&interval=hour").contains("`interval`"));
         let q = parse_query(&site("UTC"), Some("prop=plan:pro:annual&breakdown=prop:plan"), &[], 10).unwrap();
         assert_eq!(q.filters.prop, Some(("plan".into(), "pro:annual".into())));
         assert_eq!(q.breakdown_prop.as_deref(), Some("plan"));

@@ -31,6 +31,8 @@ pub struct StatsQuery {
     pub breakdown_prop: Option<String>,
     /// Entries per top list.
     pub limit: usize,
+    /// Bucket size asked for; by default hourly up to two days, else daily.
+    pub interval: Option<Interval>,
 }
 
 /// The time buckets of a report: their starts, in order, and the one after the last.
@@ -46,7 +48,8 @@ pub const MAX_BUCKETS: usize = 550;
 
 impl Buckets {
     pub fn new(q: &StatsQuery) -> Self {
-        let interval = if q.to - q.from <= HOURLY_UP_TO { Interval::Hour } else { Interval::Day };
+        let natural = if q.to - q.from <= HOURLY_UP_TO { Interval::Hour } else { Interval::Day };
+        let interval = q.interval.unwrap_or(natural);
         let mut edges = Vec::new();
         let mut t = floor(q.from, interval, q.tz);
         while t < q.to && edges.len() < MAX_BUCKETS {
@@ -138,6 +141,7 @@ mod tests {
             filters: StatsFilters::default(),
             breakdown_prop: None,
             limit: 10,
+            interval: None,
         }
     }
 

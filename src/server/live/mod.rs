@@ -14,5 +14,5 @@ mod ws_upgrade;
 pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use connections::{ConnectionGuard, Connections};
-pub use revocations::{Revocations, Revoked};
+pub use revocations::{Revocations, Revoked, Watch};
 pub use session::{LiveSession, Next};

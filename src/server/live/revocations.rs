@@ -52,4 +52,16 @@ impl Revocations {
     pub fn subscribe(&self) -> broadcast::Receiver<Revoked> {
         self.tx.subscribe()
     }
+
+    /// Starts listening now: taken before a stream authenticates, so nothing announced between
+    /// the check and the stream's start is missed.
+    pub fn watch(&self) -> Watch {
+        Watch { generation: self.generation(), rx: self.subscribe() }
+    }
+}
+
+/// Announcements from a moment on (see `Revocations::watch`).
+pub struct Watch {
+    pub generation: u64,
+    pub rx: broadcast::Receiver<Revoked>,
 }

@@ -24,6 +24,7 @@ use crate::server::store::Seq;
 
 use super::{ConnectionGuard, Revoked};
 
+
 /// The next revocation, or never once the channel is gone.
 async fn recv_revoked(rx: &mut Option<broadcast::Receiver<Revoked>>) -> Result<Revoked, broadcast::error::RecvError> {
     match rx {
@@ -113,15 +114,16 @@ pub fn error_frame(code: ErrorCode, message: impl Into<String>, website_id: Opti
 }
 
 impl LiveSession {
-    pub fn new(state: AppState, principal: Principal, slot: ConnectionGuard) -> Self {
+    /// `watch` was taken before the principal was authenticated (see `Revocations::watch`).
+    pub fn new(state: AppState, principal: Principal, slot: ConnectionGuard, watch: super::Watch) -> Self {
         let (tx, rx) = mpsc::channel(state.cfg.live.connection_queue.max(1));
         let sub = Subscriber { id: state.hub.next_subscriber_id(), tx, signal: Arc::new(ConnSignal::default()) };
         let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
         let mut heartbeat = interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let shutdown = state.shutdown.subscribe();
-        let revocations_seen = state.revocations.generation();
-        let revoked = Some(state.revocations.subscribe());
+        let revocations_seen = watch.generation;
+        let revoked = Some(watch.rx);
         let deadline = deadline_of(&principal);
         Self {
             state,

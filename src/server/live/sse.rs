@@ -73,6 +73,8 @@ pub async fn sse_handler(
     uri: Uri,
 ) -> Result<Response, AppError> {
     crate::server::origin::check(&state.cfg, &headers)?;
+    // listening for revocations starts before the check, so none falls in between
+    let watch = state.revocations.watch();
     let principal = auth::authenticate(&state, &headers, &uri).await?;
     let user_id = match &principal {
         auth::Principal::User(u) => Some(u.user.id),
@@ -94,7 +96,7 @@ pub async fn sse_handler(
         .connections
         .open(user_id, ip, Transport::Sse)
         .map_err(AppError::TooManyConnections)?;
-    let mut session = LiveSession::new(state.clone(), principal, slot);
+    let mut session = LiveSession::new(state.clone(), principal, slot, watch);
     session.label_messages(sites.len() > 1);
     for site in &sites {
         session.authorize(site).await?;

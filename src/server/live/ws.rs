@@ -55,6 +55,8 @@ pub async fn ws_handler(
     if let Err(e) = crate::server::origin::check(&state.cfg, &headers) {
         return e.into_response();
     }
+    // listening for revocations starts before the check, so none falls in between
+    let watch = state.revocations.watch();
     let auth = auth::authenticate(&state, &headers, &uri).await;
     let ip = state.client_ip(&headers, Some(peer));
     let config = WebSocketConfig::default()
@@ -63,7 +65,7 @@ pub async fn ws_handler(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(MAX_COMMAND_BYTES))
         .max_frame_size(Some(MAX_COMMAND_BYTES));
-    ws.respond(config, move |socket| run(state, auth, ip, socket))
+    ws.respond(config, move |socket| run(state, auth, watch, ip, socket))
 }
 
 /// Queues one text message without flushing: a single frame when small, else a text frame
@@ -143,7 +145,7 @@ fn code_reason(code: ErrorCode) -> &'static str {
     }
 }
 
-async fn run(state: AppState, auth: Result<Principal, AppError>, ip: IpAddr, socket: Socket) {
+async fn run(state: AppState, auth: Result<Principal, AppError>, watch: super::Watch, ip: IpAddr, socket: Socket) {
     let principal = match auth {
         Ok(p) => p,
         Err(e) => return refuse(socket, ErrorCode::Unauthorized, e.to_string()).await,
@@ -158,7 +160,7 @@ async fn run(state: AppState, auth: Result<Principal, AppError>, ip: IpAddr, soc
     };
     let sent = state.metrics.messages_counter(Transport::Websocket);
     let every = Duration::from_secs(state.cfg.live.heartbeat_secs.clamp(1, 15));
-    let mut session = LiveSession::new(state, principal, slot);
+    let mut session = LiveSession::new(state, principal, slot, watch);
     let (mut sink, mut stream) = socket.split();
     let mut ping = interval_at(Instant::now() + every, every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
