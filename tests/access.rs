@@ -525,3 +525,48 @@ async fn a_user_added_without_a_password_sets_one_through_the_one_time_setup_lin
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn an_sse_stream_ended_by_expiry_resumes_exactly_after_the_last_message_read() {
+    let ctx = setup_with(|c| c.access_token_secs = 5).await;
+    let (token, cookie) = login_with_cookie(&ctx).await;
+    let open = |token: String, last: Option<String>| {
+        let mut req = ctx
+            .http
+            .get(format!("{}/api/live/sse?website_id={}&access_token={token}", ctx.base, ctx.site))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last {
+            req = req.header("last-event-id", id);
+        }
+        req.send()
+    };
+    let mut sse = Sse::new(open(token, None).await.unwrap());
+    let mut last = sse.next_of(&["snapshot"]).await.id;
+    for i in 0..3 {
+        ctx.track(&format!("/before-{i}"), "v").await;
+        let e = sse.next_of(&["event"]).await;
+        assert_eq!(event_path(&e.data), format!("/before-{i}"));
+        last = e.id;
+    }
+    // the token expires: `error unauthorized`, then the stream ends
+    let e = sse.next_of(&["error"]).await;
+    assert!(e.data.contains("unauthorized"), "{}", e.data);
+    let mut body = sse.into_inner();
+    tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = body.next().await {} })
+        .await
+        .expect("the stream ends");
+    // events while the client is away, then a refreshed token and Last-Event-ID
+    for i in 0..3 {
+        ctx.track(&format!("/away-{i}"), "v").await;
+    }
+    let r = ctx.http.post(format!("{}/api/auth/refresh", ctx.base)).header("cookie", &cookie).send().await.unwrap();
+    let fresh = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let mut sse = Sse::new(open(fresh, last).await.unwrap());
+    for i in 0..3 {
+        let e = sse.next_of(&["event", "snapshot", "gap"]).await;
+        assert_eq!(e.event, "event", "resumed by replay, not a fresh snapshot");
+        assert_eq!(event_path(&e.data), format!("/away-{i}"), "each missed event once, in order");
+    }
+    ctx.track("/after", "v").await;
+    assert_eq!(event_path(&sse.next_of(&["event"]).await.data), "/after");
+}

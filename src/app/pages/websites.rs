@@ -1,24 +1,11 @@
 //! The website list: every website the user may watch, with its tracking snippet.
 
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 
 use super::{AppHeader, LoadError};
 use crate::app::server_fns::{list_websites, public_base_url};
 
-/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
-pub struct WebsitesRoute;
-
-#[lazy_route]
-impl LazyRoute for WebsitesRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <WebsitesPage/> }.into_any()
-    }
-}
+super::lazy_page!(WebsitesRoute, WebsitesPage);
 
 #[component]
 fn WebsitesPage() -> impl IntoView {
@@ -36,8 +23,9 @@ fn WebsitesPage() -> impl IntoView {
                         Err(e) => view! { <div class="mt-6"><LoadError message=e.to_string()/></div> }.into_any(),
                         Ok(list) if list.is_empty() => view! {
                             <p class="mt-6 text-slate-600 dark:text-slate-300">
-                                "No websites yet. Create one with "
-                                <code class="rounded bg-slate-100 px-1 dark:bg-slate-800">"pulse site add --domain example.com"</code>"."
+                                "No websites yet. Add one in "
+                                <a href="/settings" class="font-semibold text-indigo-600 hover:underline dark:text-indigo-400">"Settings"</a>
+                                " (or with "<code class="rounded bg-slate-100 px-1 dark:bg-slate-800">"pulse site add --domain example.com"</code>")."
                             </p>
                         }.into_any(),
                         Ok(list) => view! {
