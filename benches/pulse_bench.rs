@@ -132,7 +132,13 @@ async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
         .expect("pulse serve");
     let base = format!("http://127.0.0.1:{port}");
     wait_up(&base).await;
-    let token: Value = reqwest::Client::new()
+    let token = bench_login(&base).await;
+    (Proc { child, base }, site, token)
+}
+
+/// The bench admin's access token.
+async fn bench_login(base: &str) -> String {
+    let answer: Value = reqwest::Client::new()
         .post(format!("{base}/api/auth/login"))
         .json(&json!({"email": "bench@pulse.local", "password": "bench-password"}))
         .send()
@@ -141,8 +147,7 @@ async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
         .json()
         .await
         .expect("login json");
-    let token = token["token"].as_str().expect("token").to_string();
-    (Proc { child, base }, site, token)
+    answer["token"].as_str().expect("token").to_string()
 }
 
 async fn start_baseline() -> Proc {
@@ -541,7 +546,7 @@ async fn analytics() {
     let (sites_n, days) = (5usize, 90i64);
     println!("\nanalytics ({total} events over {days} days, {sites_n} websites, loaded with `pulse import`)");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (pulse, first_site, token) = start_pulse(dir.path()).await;
+    let (pulse, first_site, _) = start_pulse(dir.path()).await;
     drop(pulse); // imports write the database while no server holds it busy
     let mut sites = vec![first_site];
     for _ in 1..sites_n {
@@ -565,17 +570,7 @@ async fn analytics() {
     let child = pulse_cmd(dir.path()).args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().expect("serve");
     let p = Proc { child, base: format!("http://127.0.0.1:{port}") };
     wait_up(&p.base).await;
-    let _ = token;
-    let token: Value = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", p.base))
-        .json(&json!({"email": "bench@pulse.local", "password": "bench-password"}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login json");
-    let token = token["token"].as_str().expect("token").to_string();
+    let token = bench_login(&p.base).await;
     let client = reqwest::Client::new();
     let site = sites[0].clone();
     let (from, to) = (end - chrono::Duration::days(30), end);

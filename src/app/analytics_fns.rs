@@ -9,14 +9,14 @@ use crate::model::{AnalyticsView, EventList, UiError};
 #[server(prefix = "/rpc")]
 pub async fn analytics_report(website_id: String, query: String) -> Result<AnalyticsView, UiError> {
     let (state, user) = super::server_fns::current_user().await?;
-    let site = crate::server::analytics::http::visible_website(&state, &user, &website_id).await?;
+    let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
     Ok(crate::server::analytics::view::build(&state, &site, &query).await?)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn analytics_events(website_id: String, query: String, cursor: Option<String>) -> Result<EventList, UiError> {
     let (state, user) = super::server_fns::current_user().await?;
-    let site = crate::server::analytics::http::visible_website(&state, &user, &website_id).await?;
+    let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
     let cursor = cursor.as_deref().filter(|c| !c.is_empty()).map(crate::server::history::decode_cursor).transpose()?;
     Ok(crate::server::analytics::view::events(&state, &site, &query, cursor, 25).await?)
 }

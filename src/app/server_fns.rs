@@ -58,12 +58,7 @@ pub async fn public_base_url() -> Result<String, UiError> {
 #[server(prefix = "/rpc")]
 pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), UiError> {
     let (state, user) = current_user().await?;
-    crate::server::auth::website_visible(&state, &user, &website_id).await?;
-    let site = state
-        .accounts
-        .website(&website_id)
-        .await?
-        .ok_or_else(|| UiError::NotFound(format!("no website {website_id:?}")))?;
+    let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
     let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
     Ok((site, snapshot))
 }

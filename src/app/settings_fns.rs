@@ -57,7 +57,7 @@ pub async fn remove_website(website_id: String) -> Result<(), UiError> {
 #[server(prefix = "/rpc")]
 pub async fn website_access(website_id: String) -> Result<WebsiteSettings, UiError> {
     let (state, user) = current_user().await?;
-    crate::server::share::managed_website(&state, &user, &website_id).await?;
+    crate::server::auth::website_managed(&state, &user, &website_id).await?;
     let site = state.accounts.website(&website_id).await?.ok_or_else(|| UiError::NotFound("no such website".into()))?;
     let parts = request_parts().await?;
     let base = crate::server::public_url::base(&state.cfg, &parts.headers);

@@ -39,17 +39,30 @@ impl Website {
     /// Whether a page on `host` may send events: the website's domain, its subdomains, or one
     /// of `allowed_hostnames` (`*` allows any, `*.example.com` a domain and its subdomains).
     pub fn accepts_host(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        // runs per tracked event: comparisons in place, no allocation
+        let host = host.trim_end_matches('.');
         let under = |domain: &str| {
-            // a domain stored as typed (`https://example.com/`, `example.com:8080`) is its host
-            let domain = domain.trim();
-            let domain = domain.strip_prefix("https://").or_else(|| domain.strip_prefix("http://")).unwrap_or(domain);
-            let domain = domain.split(['/', ':']).next().unwrap_or("");
-            let domain = domain.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
-            !domain.is_empty() && (host == domain || host.strip_suffix(&domain).is_some_and(|p| p.ends_with('.')))
+            let d = host_of(domain);
+            if d.is_empty() || host.len() < d.len() {
+                return false;
+            }
+            let split = host.len() - d.len();
+            host.is_char_boundary(split)
+                && host[split..].eq_ignore_ascii_case(d)
+                && (split == 0 || host.as_bytes()[split - 1] == b'.')
         };
         under(&self.domain) || self.allowed_hostnames.iter().any(|h| h.trim() == "*" || under(h))
     }
+}
+
+/// The host a domain setting names: `https://Example.com:8080/` (as older versions stored
+/// typed input) → `Example.com`; a leading `*.` and a trailing dot dropped.
+fn host_of(domain: &str) -> &str {
+    let d = domain.trim();
+    let d = d.strip_prefix("https://").or_else(|| d.strip_prefix("http://")).unwrap_or(d);
+    let d = d.split(['/', ':']).next().unwrap_or("");
+    d.trim_start_matches("*.").trim_end_matches('.')
+
 }
 
 #[cfg(test)]

@@ -219,6 +219,16 @@ pub enum Principal {
     Share { website_id: String, token_hash: String },
 }
 
+impl Principal {
+    /// The user a request speaks for (`None` for a share link).
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Principal::User(u) => Some(u.user.id),
+            Principal::Share { .. } => None,
+        }
+    }
+}
+
 /// Resolves an access token (JWT) to its user, while its login session lasts.
 pub async fn user_of_token(state: &AppState, token: &str) -> Result<UserAuth, AppError> {
     let claims = state.auth.verify(token)?;
@@ -271,6 +281,22 @@ pub async fn website_visible(state: &AppState, user: &UserRow, website_id: &str)
         return Err(AppError::UnknownWebsite(website_id.to_string()));
     }
     Err(AppError::Forbidden(format!("no access to website {website_id:?}")))
+}
+
+/// The website itself, if the user may see it (as `website_visible` answers).
+pub async fn visible_website(state: &AppState, user: &UserRow, website_id: &str) -> Result<crate::model::Website, AppError> {
+    website_visible(state, user, website_id).await?;
+    state.accounts.website(website_id).await?.ok_or_else(|| AppError::UnknownWebsite(website_id.to_string()))
+}
+
+/// The website is visible to `user` and they may manage it (settings, members, share link):
+/// a global admin, its owner or an `admin` member.
+pub async fn website_managed(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
+    website_visible(state, user, website_id).await?;
+    if !state.accounts.can_manage(user, website_id).await? {
+        return Err(AppError::Forbidden(format!("this needs the admin role on website {website_id:?}")));
+    }
+    Ok(())
 }
 
 /// The principal may watch the website live: a user with access, or its own share link.

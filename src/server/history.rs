@@ -142,7 +142,7 @@ pub async fn range(
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<EventList>, AppError> {
     let (limit, before) = q.page.parse()?;
-    let site = crate::server::analytics::http::visible_website(&state, &user, &website_id).await?;
+    let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
     // dates are midnights in the website's time zone
     let tz = crate::server::analytics::website_tz(&site.timezone);
     let from = q.from.as_deref().ok_or_else(|| bad("parameter `from` is required"))?;

@@ -17,7 +17,7 @@ use crate::server::store::UserRow;
 /// The website is visible to `user` (`404`/`403`, see `auth::website_visible`) and they may manage
 /// it (`403`); returns the member named.
 async fn managed(state: &AppState, user: &UserRow, website_id: &str, email: &str) -> Result<UserRow, AppError> {
-    crate::server::share::managed_website(state, user, website_id).await?;
+    crate::server::auth::website_managed(state, user, website_id).await?;
     state
         .accounts
         .user_by_email(email.trim())

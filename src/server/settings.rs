@@ -12,7 +12,6 @@ use crate::server::auth;
 use crate::server::error::AppError;
 use crate::server::live::Revoked;
 use crate::server::login;
-use crate::server::share::managed_website;
 use crate::server::state::AppState;
 use crate::server::store::{StoreError, UserRow};
 
@@ -77,7 +76,7 @@ pub async fn create_website(state: &AppState, user: &UserRow, form: &WebsiteForm
 }
 
 pub async fn update_website(state: &AppState, user: &UserRow, id: &str, form: &WebsiteForm) -> Result<Website, AppError> {
-    managed_website(state, user, id).await?;
+    auth::website_managed(state, user, id).await?;
     let site = website_from_form(id.to_string(), form)?;
     state.accounts.update_website(&site).await?;
     state.sites.forget(id);
@@ -87,7 +86,7 @@ pub async fn update_website(state: &AppState, user: &UserRow, id: &str, form: &W
 
 /// Deletes the website and its events; everyone watching it is told `forbidden`.
 pub async fn delete_website(state: &AppState, user: &UserRow, id: &str) -> Result<(), AppError> {
-    managed_website(state, user, id).await?;
+    auth::website_managed(state, user, id).await?;
     state.accounts.delete_website(id).await?;
     state.sites.forget(id);
     state.revocations.announce(Revoked::Website { website_id: id.to_string() });
@@ -97,8 +96,12 @@ pub async fn delete_website(state: &AppState, user: &UserRow, id: &str) -> Resul
 
 /// Websites the user may manage, for Settings.
 pub async fn manageable_websites(state: &AppState, user: &UserRow) -> Result<Vec<Website>, AppError> {
+    let all = state.accounts.websites_for(user).await?;
+    if user.is_admin {
+        return Ok(all); // a global admin manages every website: no check per website
+    }
     let mut out = Vec::new();
-    for site in state.accounts.websites_for(user).await? {
+    for site in all {
         if state.accounts.can_manage(user, &site.id).await? {
             out.push(site);
         }

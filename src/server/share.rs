@@ -16,18 +16,9 @@ use crate::server::live::Revoked;
 use crate::server::state::AppState;
 use crate::server::store::UserRow;
 
-/// The website is visible to `user` and they may manage it.
-pub async fn managed_website(state: &AppState, user: &UserRow, website_id: &str) -> Result<(), AppError> {
-    auth::website_visible(state, user, website_id).await?;
-    if !state.accounts.can_manage(user, website_id).await? {
-        return Err(AppError::Forbidden(format!("this needs the admin role on website {website_id:?}")));
-    }
-    Ok(())
-}
-
 /// Makes a new share link for the website (revoking the previous one).
 pub async fn create(state: &AppState, headers: &HeaderMap, user: &UserRow, website_id: &str) -> Result<ShareLink, AppError> {
-    managed_website(state, user, website_id).await?;
+    auth::website_managed(state, user, website_id).await?;
     let token = format!("{SHARE_TOKEN_PREFIX}{}", auth::random_hex(24));
     state.accounts.set_share(website_id, &auth::secret_hash(&token)).await?;
     // streams opened with the old link end
@@ -39,7 +30,7 @@ pub async fn create(state: &AppState, headers: &HeaderMap, user: &UserRow, websi
 
 /// Revokes the website's share link; `false` if it had none.
 pub async fn revoke(state: &AppState, user: &UserRow, website_id: &str) -> Result<bool, AppError> {
-    managed_website(state, user, website_id).await?;
+    auth::website_managed(state, user, website_id).await?;
     let had = state.accounts.delete_share(website_id).await?;
     state.revocations.announce(Revoked::Share { website_id: website_id.to_string() });
     tracing::info!(by = user.id, website_id, had, "share link revoked");

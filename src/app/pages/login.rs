@@ -1,22 +1,9 @@
 //! Login page: a plain HTML form posting to `/api/auth/login`, so it works before hydration.
 
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::use_query_map;
 
-/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
-pub struct LoginRoute;
-
-#[lazy_route]
-impl LazyRoute for LoginRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <LoginPage/> }.into_any()
-    }
-}
+super::lazy_page!(LoginRoute, LoginPage);
 
 #[component]
 fn LoginPage() -> impl IntoView {

@@ -1,6 +1,27 @@
 //! Pages: login, website list, a website's Realtime / Analytics tabs, Settings, and the
 //! pages opened by links (share, account setup); plus the form styles they share.
 
+/// `lazy_page!(Route, Page)`: `Route` is a lazily loaded route (`cargo leptos --split` puts
+/// its code in a module of its own, fetched when the route opens) rendering `Page`.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        /// The route of the page, loaded lazily.
+        pub struct $route;
+
+        #[leptos_router::lazy_route]
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+use lazy_page;
+
 mod analytics;
 mod login;
 mod realtime;

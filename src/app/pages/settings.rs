@@ -3,7 +3,6 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::use_navigate;
 
 use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, INPUT, SECTION};
@@ -12,19 +11,7 @@ use crate::app::settings_fns::{
     list_users, settings_websites, AddUser, AddWebsite, ChangePassword, RemoveUser,
 };
 
-/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
-pub struct SettingsRoute;
-
-#[lazy_route]
-impl LazyRoute for SettingsRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <SettingsPage/> }.into_any()
-    }
-}
+super::lazy_page!(SettingsRoute, SettingsPage);
 
 #[component]
 fn SettingsPage() -> impl IntoView {

@@ -2,25 +2,12 @@
 //! (a plain form posting to `/api/auth/setup`, so it works before hydration).
 
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{LoadError, BUTTON, INPUT};
 use crate::app::settings_fns::setup_link_email;
 
-/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
-pub struct SetupRoute;
-
-#[lazy_route]
-impl LazyRoute for SetupRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <SetupPage/> }.into_any()
-    }
-}
+super::lazy_page!(SetupRoute, SetupPage);
 
 #[component]
 fn SetupPage() -> impl IntoView {

@@ -3,7 +3,6 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, INPUT, SECTION};
@@ -11,19 +10,7 @@ use crate::app::settings_fns::{
     website_access, AddMember, MakeShareLink, RemoveMember, RemoveShareLink, RemoveWebsite, SaveWebsite,
 };
 
-/// The route, loaded lazily (`cargo leptos --split`): its code is fetched when it opens.
-pub struct WebsiteSettingsRoute;
-
-#[lazy_route]
-impl LazyRoute for WebsiteSettingsRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <WebsiteSettingsPage/> }.into_any()
-    }
-}
+super::lazy_page!(WebsiteSettingsRoute, WebsiteSettingsPage);
 
 #[component]
 fn WebsiteSettingsPage() -> impl IntoView {

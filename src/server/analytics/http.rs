@@ -114,12 +114,6 @@ pub fn parse_query(site: &Website, query: Option<&str>, extra: &[&str], default_
     })
 }
 
-/// The website, if the user may see it.
-pub async fn visible_website(state: &AppState, user: &crate::server::store::UserRow, id: &str) -> Result<Website, AppError> {
-    auth::website_visible(state, user, id).await?;
-    state.accounts.website(id).await?.ok_or_else(|| AppError::UnknownWebsite(id.to_string()))
-}
-
 /// `GET /api/websites/{website_id}/stats`.
 pub async fn stats(
     State(state): State<AppState>,
@@ -127,7 +121,7 @@ pub async fn stats(
     Path(website_id): Path<String>,
     uri: Uri,
 ) -> Result<Json<StatsReport>, AppError> {
-    let site = visible_website(&state, &user, &website_id).await?;
+    let site = auth::visible_website(&state, &user, &website_id).await?;
     let q = parse_query(&site, uri.query(), &[], DEFAULT_LIMIT)?;
     Ok(Json(state.events.stats(&q).await?))
 }
@@ -189,7 +183,7 @@ pub async fn stats_csv(
     Path(website_id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let site = visible_website(&state, &user, &website_id).await?;
+    let site = auth::visible_website(&state, &user, &website_id).await?;
     let list = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "list")
         .map(|(_, v)| v.into_owned())

@@ -44,11 +44,11 @@ const CLOSE_UNAUTHORIZED: &str = "close-unauthorized";
 /// frame carries it, with code 1008).
 pub const UNAUTHORIZED: &str = "unauthorized";
 
-/// When a stream must end because its access token expires (tokio clock).
-fn deadline_of(principal: &Principal) -> Option<Instant> {
+/// The timer that ends a stream when its access token expires (none for a share link).
+fn expiry_of(principal: &Principal) -> Option<Pin<Box<Sleep>>> {
     let Principal::User(u) = principal else { return None };
     let left = (u.expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    Some(Instant::now() + left)
+    Some(Box::pin(sleep_until(Instant::now() + left)))
 }
 
 /// Waits for the deadline, or forever without one.
@@ -72,8 +72,7 @@ pub enum Next {
 pub struct LiveSession {
     state: AppState,
     principal: Principal,
-    /// When the access token the stream runs on expires (a `refresh` command moves it).
-    deadline: Option<Instant>,
+    /// Fires when the access token the stream runs on expires (a `refresh` command moves it).
     expiry: Option<Pin<Box<Sleep>>>,
     sub: Subscriber,
     rx: mpsc::Receiver<Arc<Frame>>,
@@ -124,12 +123,11 @@ impl LiveSession {
         let shutdown = state.shutdown.subscribe();
         let revocations_seen = watch.generation;
         let revoked = Some(watch.rx);
-        let deadline = deadline_of(&principal);
+        let expiry = expiry_of(&principal);
         Self {
             state,
             principal,
-            deadline,
-            expiry: deadline.map(|d| Box::pin(sleep_until(d))),
+            expiry,
             sub,
             rx,
             delivered: HashMap::new(),
@@ -155,10 +153,7 @@ impl LiveSession {
 
     /// The user the stream runs for (`None` for a share link).
     pub fn user_id(&self) -> Option<i64> {
-        match &self.principal {
-            Principal::User(u) => Some(u.user.id),
-            Principal::Share { .. } => None,
-        }
+        self.principal.user_id()
     }
 
     /// Checks that the website exists and the principal may watch it (unknown and foreign ids
@@ -178,8 +173,7 @@ impl LiveSession {
         match auth::user_of_token(&self.state, token).await {
             Ok(fresh) if fresh.user.id == current.user.id => {
                 self.principal = Principal::User(fresh);
-                self.deadline = deadline_of(&self.principal);
-                self.expiry = self.deadline.map(|d| Box::pin(sleep_until(d)));
+                self.expiry = expiry_of(&self.principal);
             }
             Ok(_) => self.pending.push_back(error_frame(ErrorCode::Unauthorized, "that token belongs to another user", None)),
             Err(e) => self.pending.push_back(error_frame(ErrorCode::Unauthorized, e.to_string(), None)),
@@ -306,7 +300,7 @@ impl LiveSession {
             self.revocations_seen = generation;
             self.take_revocations();
         }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.expiry.as_ref().is_some_and(|e| e.deadline() <= Instant::now()) {
             self.expire();
         }
         if let Some(f) = self.pending.pop_front() {
@@ -403,7 +397,6 @@ impl LiveSession {
 
     /// The access token expired without a `refresh`.
     fn expire(&mut self) {
-        self.deadline = None;
         self.expiry = None;
         self.end_unauthorized("the access token expired; refresh it and resume from your cursor");
     }

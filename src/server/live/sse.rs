@@ -76,10 +76,7 @@ pub async fn sse_handler(
     // listening for revocations starts before the check, so none falls in between
     let watch = state.revocations.watch();
     let principal = auth::authenticate(&state, &headers, &uri).await?;
-    let user_id = match &principal {
-        auth::Principal::User(u) => Some(u.user.id),
-        auth::Principal::Share { .. } => None,
-    };
+
     let ip = state.client_ip(&headers, Some(peer));
     let sites = websites_of(&uri);
     if sites.is_empty() {
@@ -94,7 +91,7 @@ pub async fn sse_handler(
     };
     let slot = state
         .connections
-        .open(user_id, ip, Transport::Sse)
+        .open(principal.user_id(), ip, Transport::Sse)
         .map_err(AppError::TooManyConnections)?;
     let mut session = LiveSession::new(state.clone(), principal, slot, watch);
     session.label_messages(sites.len() > 1);

@@ -150,11 +150,7 @@ async fn run(state: AppState, auth: Result<Principal, AppError>, watch: super::W
         Ok(p) => p,
         Err(e) => return refuse(socket, ErrorCode::Unauthorized, e.to_string()).await,
     };
-    let user_id = match &principal {
-        Principal::User(u) => Some(u.user.id),
-        Principal::Share { .. } => None,
-    };
-    let slot = match state.connections.open(user_id, ip, Transport::Websocket) {
+    let slot = match state.connections.open(principal.user_id(), ip, Transport::Websocket) {
         Ok(s) => s,
         Err(msg) => return refuse(socket, ErrorCode::TooManyConnections, msg).await,
     };
