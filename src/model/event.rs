@@ -9,12 +9,47 @@ use uuid::Uuid;
 use super::time::rfc3339_millis;
 
 /// A custom property value: the contract allows strings, numbers and booleans only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum PropValue {
     Bool(bool),
     Number(serde_json::Number),
     Text(String),
+}
+
+/// By the JSON type seen, without serde's buffering of untagged enums (which costs the
+/// browser bundle several KB for the same result).
+impl<'de> Deserialize<'de> for PropValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PropValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<PropValue, E> {
+                Ok(PropValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<PropValue, E> {
+                Ok(PropValue::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<PropValue, E> {
+                Ok(PropValue::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PropValue, E> {
+                serde_json::Number::from_f64(v)
+                    .map(PropValue::Number)
+                    .ok_or_else(|| E::custom("a property number must be finite"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<PropValue, E> {
+                Ok(PropValue::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<PropValue, E> {
+                Ok(PropValue::Text(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Custom properties, sorted by key so that equal maps serialize identically.
