@@ -4,12 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::config::Config;
-use crate::server::store::{AccountStore, SqliteStore};
+
 
 #[derive(Parser)]
 #[command(name = "pulse", version, about = "Realtime web analytics")]
@@ -33,6 +32,15 @@ struct Global {
     /// (e.g. https://pulse.example.com).
     #[arg(long, global = true, env = "PULSE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Where events and accounts live: sqlite (a file in the data dir) or scylla.
+    #[arg(long, global = true, env = "PULSE_STORE")]
+    store: Option<crate::server::config::Backend>,
+    /// ScyllaDB contact points, comma-separated host:port.
+    #[arg(long, global = true, env = "PULSE_SCYLLA_NODES", value_delimiter = ',')]
+    scylla_nodes: Option<Vec<String>>,
+    /// ScyllaDB keyspace.
+    #[arg(long, global = true, env = "PULSE_SCYLLA_KEYSPACE")]
+    scylla_keyspace: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +158,42 @@ fn env_addr() -> Result<Option<SocketAddr>, CliError> {
     }
 }
 
+/// `[pulse.store]` overridden by flags and the `PULSE_SCYLLA_*` variables that have no flag.
+fn store_settings(
+    cfg: &mut Config,
+    backend: Option<crate::server::config::Backend>,
+    nodes: Option<Vec<String>>,
+    keyspace: Option<String>,
+) -> Result<(), CliError> {
+    let s = &mut cfg.store;
+    if let Some(b) = backend {
+        s.backend = b;
+    }
+    if let Some(n) = nodes.filter(|n| !n.is_empty()) {
+        s.nodes = n.into_iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    }
+    if let Some(k) = keyspace.filter(|k| !k.trim().is_empty()) {
+        s.keyspace = k.trim().to_string();
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(r) = env("PULSE_SCYLLA_REPLICATION") {
+        s.replication = r.parse().map_err(|e| CliError::Usage(format!("PULSE_SCYLLA_REPLICATION: {e}")))?;
+    }
+    if let Some(u) = env("PULSE_SCYLLA_USERNAME") {
+        s.username = Some(u);
+    }
+    if let Some(p) = env("PULSE_SCYLLA_PASSWORD") {
+        s.password = Some(crate::server::config::Secret::new(p));
+    }
+    if let Some(t) = env("PULSE_SCYLLA_TLS_CA") {
+        s.tls = Some(t);
+    }
+    if let Some(c) = env("PULSE_SCYLLA_CONSISTENCY") {
+        s.consistency = c;
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     let mut cfg = Config::load(&cli.global.config)?;
     if let Some(d) = cli.global.data_dir {
@@ -158,6 +202,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Some(u) = cli.global.public_url.filter(|u| !u.trim().is_empty()) {
         cfg.public_url = Some(u);
     }
+    store_settings(&mut cfg, cli.global.store, cli.global.scylla_nodes, cli.global.scylla_keyspace)?;
     cfg.public_url = cfg.public_url.as_deref().map(crate::server::public_url::parse).transpose().map_err(CliError::Usage)?;
     if let Ok(v) = std::env::var("PULSE_ACCESS_TOKEN_SECS") {
         cfg.access_token_secs = v
@@ -179,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             crate::server::run(cfg).await.map_err(|e| CliError::Server(format!("{e:#}")))
         }
         Command::User(UserCommand::Add { email, password, admin }) => {
-            let store = SqliteStore::open(&cfg.data_dir)?;
+            let store = crate::server::store::open(&cfg).await?.accounts;
             let email = email.trim().to_string();
             if !email.contains('@') || email.len() > 254 {
                 return Err(CliError::Usage(format!("{email:?} is not an email address")));
@@ -193,7 +238,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Site(SiteCommand::Add { domain, name, owner }) => {
-            let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+            let store = crate::server::store::open(&cfg).await?.accounts;
             let owner_id = match owner {
                 Some(e) => Some(
                     store
@@ -219,15 +264,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Import { website, file } => {
-            let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
-            let summary = crate::server::import::run(store.as_ref(), store.clone(), cfg.geoip_path().as_deref(), &website, &file)
+            let stores = crate::server::store::open(&cfg).await?;
+            let summary = crate::server::import::run(stores.events.as_ref(), stores.accounts.clone(), cfg.geoip_path().as_deref(), &website, &file)
                 .await
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             print!("{}", summary.render());
             Ok(())
         }
         Command::Site(SiteCommand::Grant { website, email, role }) => {
-            let store = SqliteStore::open(&cfg.data_dir)?;
+            let store = crate::server::store::open(&cfg).await?.accounts;
             let site = store
                 .website(&website)
                 .await?

@@ -50,6 +50,106 @@ pub struct Config {
     pub login_per_account_per_minute: u32,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
+    pub store: StoreConfig,
+}
+
+/// `[pulse.store]` (contract §5): which backend keeps events and accounts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// Contact points, `host:port`; the driver discovers the rest of the cluster.
+    pub nodes: Vec<String>,
+    pub keyspace: String,
+    /// Used when Pulse creates the keyspace: a number is SimpleStrategy's replication factor;
+    /// a table (`{ dc1 = 3, dc2 = 3 }`) is NetworkTopologyStrategy per data center.
+    pub replication: Replication,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// TLS to the cluster: `"off"` (default) or the path of a CA file to verify nodes with.
+    pub tls: Option<String>,
+    /// Consistency of reads and writes: `one`, `local_quorum` (default), `quorum`, `all`, …
+    /// A `202` means the write was acknowledged at this level.
+    pub consistency: String,
+    /// Events expire after this many days (a TTL; with it, the events table compacts by time
+    /// window). 0: kept until their website is deleted.
+    pub retention_days: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Sqlite,
+    Scylla,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "scylla" | "scylladb" => Ok(Backend::Scylla),
+            other => Err(format!("store backend {other:?} is neither sqlite nor scylla")),
+        }
+    }
+}
+
+/// `replication`: SimpleStrategy with a factor, or NetworkTopologyStrategy per data center.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Replication {
+    Simple(u8),
+    PerDatacenter(std::collections::BTreeMap<String, u8>),
+}
+
+impl std::str::FromStr for Replication {
+    type Err = String;
+    /// `3`, or `dc1=3,dc2=2` (env `PULSE_SCYLLA_REPLICATION`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<u8>() {
+            return if n > 0 { Ok(Replication::Simple(n)) } else { Err("a replication factor is at least 1".into()) };
+        }
+        let mut dcs = std::collections::BTreeMap::new();
+        for part in s.split(',') {
+            let (dc, n) = part
+                .split_once('=')
+                .ok_or_else(|| format!("replication {s:?} is neither a factor (3) nor per data center (dc1=3,dc2=3)"))?;
+            let n: u8 = n.trim().parse().map_err(|_| format!("replication factor {n:?} of {dc:?} is not a number"))?;
+            dcs.insert(dc.trim().to_string(), n);
+        }
+        Ok(Replication::PerDatacenter(dcs))
+    }
+}
+
+impl Replication {
+    /// The CQL `replication` map.
+    pub fn cql(&self) -> String {
+        match self {
+            Replication::Simple(n) => format!("{{'class': 'SimpleStrategy', 'replication_factor': {n}}}"),
+            Replication::PerDatacenter(dcs) => {
+                let per: Vec<String> = dcs.iter().map(|(dc, n)| format!("'{}': {n}", dc.replace('\'', ""))).collect();
+                format!("{{'class': 'NetworkTopologyStrategy', {}}}", per.join(", "))
+            }
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            nodes: vec!["127.0.0.1:9042".into()],
+            keyspace: "pulse".into(),
+            replication: Replication::Simple(1),
+            username: None,
+            password: None,
+            tls: None,
+            consistency: "local_quorum".into(),
+            retention_days: 0,
+        }
+    }
 }
 
 /// A setting that must never reach a log: `Debug` prints `[redacted]`.
@@ -153,6 +253,7 @@ impl Default for Config {
             login_per_account_per_minute: 5,
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -255,6 +356,24 @@ mod tests {
         assert_eq!(c.jwt_secret.as_ref().map(Secret::expose), Some("hunter2-hunter2"));
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2") && shown.contains("[redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn store_settings_read_from_the_store_table() {
+        let c = Config::from_toml(
+            "[pulse.store]\nbackend = \"scylla\"\nnodes = [\"a:9042\", \"b:9042\"]\nkeyspace = \"k\"\nreplication = { dc1 = 3 }\npassword = \"s3cret-pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, Backend::Scylla);
+        assert_eq!(c.store.nodes, ["a:9042", "b:9042"]);
+        assert_eq!(c.store.replication.cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3}");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let d = Config::default().store;
+        assert_eq!((d.backend, d.keyspace.as_str(), d.nodes.len()), (Backend::Sqlite, "pulse", 1));
+        assert_eq!(d.replication.cql(), "{'class': 'SimpleStrategy', 'replication_factor': 1}");
+        assert_eq!("dc1=3,dc2=2".parse::<Replication>().unwrap().cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}");
+        assert!("0".parse::<Replication>().is_err() && "x".parse::<Replication>().is_err());
+        assert!("cassandra".parse::<Backend>().is_err());
     }
 
     #[test]

@@ -55,7 +55,7 @@ use hub::Hub;
 use metrics::Metrics;
 use shutdown::Shutdown;
 use state::AppState;
-use store::{AccountStore, EventStore, SqliteStore};
+use store::{AccountStore, EventStore};
 
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
@@ -194,10 +194,11 @@ impl Server {
     /// Opens the store in `cfg.data_dir`, rebuilds the live state from it and serves on
     /// `listener`.
     pub async fn start(cfg: Config, leptos: LeptosOptions, listener: TcpListener) -> anyhow::Result<Self> {
-        let store = Arc::new(
-            SqliteStore::open(&cfg.data_dir).with_context(|| format!("opening store in {}", cfg.data_dir.display()))?,
-        );
-        Self::start_with_stores(cfg, leptos, listener, store.clone(), store).await
+        let stores = match cfg.store.backend {
+            config::Backend::Sqlite => store::open(&cfg).await.with_context(|| format!("opening store in {}", cfg.data_dir.display()))?,
+            config::Backend::Scylla => store::open(&cfg).await.context("opening the ScyllaDB store")?,
+        };
+        Self::start_with_stores(cfg, leptos, listener, stores.events, stores.accounts).await
     }
 
     /// `start` on stores the caller opened (tests wrap one to inject failures).
@@ -209,6 +210,15 @@ impl Server {
         accounts: Arc<dyn AccountStore>,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
+        // the signing secret: configured; else on ScyllaDB in the keyspace (shared by every
+        // process on it); else a file in the data dir
+        let signing_secret = match (&cfg.jwt_secret, cfg.store.backend) {
+            (Some(s), _) => Some(s.expose().to_string()),
+            (None, config::Backend::Scylla) => {
+                Some(accounts.setting_or_insert("jwt_secret", &auth::random_hex(48)).await.context("reading the signing secret")?)
+            }
+            (None, config::Backend::Sqlite) => None,
+        };
         let metrics = Metrics::new();
         let shutdown = Shutdown::new();
         let hub = Hub::new(cfg.live.clone(), events.clone());
@@ -246,7 +256,7 @@ impl Server {
             account_lockouts: Arc::new(rate_limit::Lockouts::default()),
             auth: Arc::new(auth::AuthKeys::load(
                 &cfg.data_dir,
-                cfg.jwt_secret.as_ref().map(crate::server::config::Secret::expose),
+                signing_secret.as_deref(),
                 cfg.access_token_secs,
                 cfg.session_hours,
             )?),

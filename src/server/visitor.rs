@@ -40,9 +40,9 @@ async fn stored_key(accounts: &dyn AccountStore, key: &str) -> Result<[u8; 32], 
     if let Some(k) = accounts.setting(key).await?.as_deref().and_then(decode_key) {
         return Ok(k);
     }
-    let k = random_key();
-    accounts.set_setting(key, &hex::encode(k)).await?;
-    Ok(k)
+    // insert-if-absent: processes starting at once on one store keep the same key
+    let stored = accounts.setting_or_insert(key, &hex::encode(random_key())).await?;
+    decode_key(&stored).ok_or_else(|| StoreError::Task(format!("setting {key} holds no 32-byte hex key")))
 }
 
 impl VisitorHasher {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use pulse::model::{LiveMessage, Website};
 use pulse::server::config::Config;
-use pulse::server::store::{AccountStore, SqliteStore};
+use pulse::server::store::AccountStore;
 use pulse::server::Server;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -28,8 +28,34 @@ pub struct Ctx {
     pub http: reqwest::Client,
 }
 
+/// The CQL node the tests may use (`PULSE_TEST_CQL=host:port`, set by `scripts/test.sh`
+/// after it starts Cassandra), when `PULSE_TEST_STORE=scylla` asks for that backend.
+pub fn test_cql_node() -> Option<String> {
+    std::env::var("PULSE_TEST_CQL").ok().filter(|n| !n.trim().is_empty())
+}
+
+/// `PULSE_TEST_STORE=scylla`: the server tests run on ScyllaDB (Cassandra here), one keyspace
+/// per test named after its data directory.
+pub fn on_scylla() -> bool {
+    std::env::var("PULSE_TEST_STORE").is_ok_and(|s| s == "scylla")
+}
+
+/// A keyspace name unique to `dir` (a test's temp dir).
+pub fn keyspace_for(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("t{:016x}", h.finish())
+}
+
 pub fn config(dir: &Path) -> Config {
     let mut cfg = Config { data_dir: dir.to_path_buf(), demo: false, ..Default::default() };
+    if on_scylla() {
+        cfg.store.backend = pulse::server::config::Backend::Scylla;
+        cfg.store.nodes = vec![test_cql_node().expect("PULSE_TEST_STORE=scylla needs PULSE_TEST_CQL=host:port")];
+        cfg.store.keyspace = keyspace_for(dir);
+        cfg.store.consistency = "one".into();
+    }
     cfg.ingest.batch_linger_ms = 1;
     // every test connects from 127.0.0.1 as one user; tests/limits.rs checks the defaults
     cfg.live.max_connections_per_user = 1_000;
@@ -72,7 +98,7 @@ pub async fn start_with(cfg: Config) -> Server {
 
 /// Creates the admin and one website in a fresh store.
 pub async fn seed(dir: &Path) -> String {
-    let store = SqliteStore::open(dir).unwrap();
+    let store = pulse::server::store::open(&config(dir)).await.unwrap().accounts;
     let hash = pulse::server::auth::hash_password(PASSWORD).unwrap();
     let uid = store.create_user("admin@test.local", &hash, true).await.unwrap();
     let site = Website::new(uuid::Uuid::new_v4().to_string(), "example.com", "Example");

@@ -3,6 +3,7 @@
 //! rest of the server never sees SQL. Row types live here, apart from the wire types.
 
 mod event_row;
+mod scylla_db;
 mod sqlite;
 mod sqlite_accounts;
 
@@ -11,7 +12,31 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Event, MemberRole, Membership, Website};
 
+pub use scylla_db::ScyllaStore;
 pub use sqlite::SqliteStore;
+
+/// The configured backend's store, as both traits.
+#[derive(Clone)]
+pub struct Stores {
+    pub events: std::sync::Arc<dyn EventStore>,
+    pub accounts: std::sync::Arc<dyn AccountStore>,
+    pub backend: crate::server::config::Backend,
+}
+
+/// Opens the store `cfg.store` names: SQLite in `cfg.data_dir`, or the ScyllaDB keyspace.
+pub async fn open(cfg: &crate::server::config::Config) -> Result<Stores, StoreError> {
+    use crate::server::config::Backend;
+    match cfg.store.backend {
+        Backend::Sqlite => {
+            let store = std::sync::Arc::new(SqliteStore::open(&cfg.data_dir)?);
+            Ok(Stores { events: store.clone(), accounts: store, backend: Backend::Sqlite })
+        }
+        Backend::Scylla => {
+            let store = std::sync::Arc::new(ScyllaStore::open(&cfg.store).await?);
+            Ok(Stores { events: store.clone(), accounts: store, backend: Backend::Scylla })
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +50,8 @@ pub enum StoreError {
     Task(String),
     #[error("cannot open store: {0}")]
     Open(String),
+    #[error("scylla: {0}")]
+    Cql(String),
 }
 
 /// The store's sequence number: strictly increasing in commit order, never reused.
@@ -195,6 +222,9 @@ pub trait AccountStore: Send + Sync + 'static {
 
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Stores `value` unless the key has one already, and answers the stored value: processes
+    /// starting at once on one store agree on it (salts, the signing secret).
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
     /// Deletes settings whose key starts with `prefix` and sorts before `before` (old salts).
     async fn delete_settings_before(&self, prefix: &str, before: &str) -> Result<(), StoreError>;
 }

@@ -391,6 +391,15 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)", params![key, value])?;
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn delete_settings_before(&self, prefix: &str, before: &str) -> Result<(), StoreError> {
         let (prefix, before) = (prefix.to_string(), before.to_string());
         self.write(move |c| {

@@ -1,0 +1,519 @@
+//! `EventStore` on ScyllaDB. Events live in hour partitions per website (`events`), newest
+//! first and unique by `(time, seq)`; `event_buckets` lists a website's non-empty hours, so
+//! paging and ranges visit only those; `event_seqs` lists stored events by sequence number;
+//! `event_ids` holds client-given ids for dedupe. A batch is written with many requests in
+//! flight and answered only when every write is acknowledged at the configured consistency.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use scylla::value::CqlTimestamp;
+use scylla::{DeserializeRow, SerializeRow};
+use uuid::Uuid;
+
+use super::schema::{BUCKET_MS, SEQ_BLOCK_BITS};
+use super::{cql_err, lwt_applied, ScyllaStore};
+use crate::model::{Device, Event, Props, StatsReport};
+use crate::server::analytics::aggregate::{AggRow, Aggregator};
+use crate::server::analytics::StatsQuery;
+use crate::server::store::{
+    Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
+};
+
+/// Requests in flight while writing a batch.
+const WRITES_IN_FLIGHT: usize = 256;
+/// Hour partitions read at once for a range.
+const BUCKETS_IN_FLIGHT: usize = 8;
+
+const EVENT_COLUMNS: &str = "id, website_id, time, seq, kind, pathname, url, referrer, source, title, \
+                             visitor_id, session_id, device, browser, os, country, props";
+
+#[derive(DeserializeRow)]
+struct EventRow {
+    id: Uuid,
+    website_id: String,
+    time: CqlTimestamp,
+    seq: i64,
+    kind: String,
+    pathname: String,
+    url: String,
+    referrer: Option<String>,
+    source: Option<String>,
+    title: Option<String>,
+    visitor_id: String,
+    session_id: Option<String>,
+    device: String,
+    browser: Option<String>,
+    os: Option<String>,
+    country: Option<String>,
+    props: Option<String>,
+}
+
+impl EventRow {
+    fn into_stored(self) -> Result<StoredEvent, StoreError> {
+        let corrupt = |what: String| StoreError::Cql(format!("stored event {} is unreadable: {what}", self.id));
+        let time = DateTime::<Utc>::from_timestamp_millis(self.time.0).ok_or_else(|| corrupt("time out of range".into()))?;
+        let device = Device::parse(&self.device).ok_or_else(|| corrupt(format!("unknown device {:?}", self.device)))?;
+        let props: Props = match &self.props {
+            None => Props::new(),
+            Some(json) => serde_json::from_str(json)?,
+        };
+        Ok(StoredEvent {
+            seq: self.seq as Seq,
+            event: Event {
+                id: self.id,
+                website_id: self.website_id,
+                time,
+                kind: self.kind,
+                pathname: self.pathname,
+                url: self.url,
+                referrer: self.referrer,
+                source: self.source,
+                title: self.title,
+                visitor_id: self.visitor_id,
+                session_id: self.session_id,
+                device,
+                browser: self.browser,
+                os: self.os,
+                country: self.country,
+                props,
+            },
+        })
+    }
+}
+
+pub(super) fn bucket_of(time_ms: i64) -> i64 {
+    time_ms.div_euclid(BUCKET_MS)
+}
+
+fn block_of(seq: i64) -> i64 {
+    seq >> SEQ_BLOCK_BITS
+}
+
+impl ScyllaStore {
+    /// `USING TTL n` when events expire (the tables beside `events` expire with them).
+    fn ttl_clause(&self) -> String {
+        if self.ttl_secs > 0 { format!(" USING TTL {}", self.ttl_secs.saturating_add(3_600)) } else { String::new() }
+    }
+
+    /// Writes one event (and its index rows) with sequence number `seq`.
+    async fn write_event(&self, e: &Event, seq: i64, client_id: bool) -> Result<(), StoreError> {
+        let props = if e.props.is_empty() { None } else { Some(serde_json::to_string(&e.props)?) };
+        let time = CqlTimestamp(e.time.timestamp_millis());
+        let bucket = bucket_of(time.0);
+        let insert = "INSERT INTO events (website_id, bucket, time, seq, id, kind, pathname, url, referrer, source, \
+                      title, visitor_id, session_id, device, browser, os, country, props, client_id) \
+                      VALUES (:website_id, :bucket, :time, :seq, :id, :kind, :pathname, :url, :referrer, :source, \
+                      :title, :visitor_id, :session_id, :device, :browser, :os, :country, :props, :client_id)";
+        let values = EventInsert {
+            website_id: &e.website_id,
+            bucket,
+            time,
+            seq,
+            id: e.id,
+            kind: &e.kind,
+            pathname: &e.pathname,
+            url: &e.url,
+            referrer: e.referrer.as_deref(),
+            source: e.source.as_deref(),
+            title: e.title.as_deref(),
+            visitor_id: &e.visitor_id,
+            session_id: e.session_id.as_deref(),
+            device: e.device.as_str(),
+            browser: e.browser.as_deref(),
+            os: e.os.as_deref(),
+            country: e.country.as_deref(),
+            props,
+            client_id,
+        };
+        let ttl = self.ttl_clause();
+        let (row, by_seq, hour) = futures::join!(
+            self.db.execute_unpaged(self.stmt(insert, true), values),
+            self.db.execute_unpaged(
+                self.stmt(&format!("INSERT INTO event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?){ttl}"), true),
+                (&e.website_id, block_of(seq), seq, time),
+            ),
+            self.db.execute_unpaged(
+                self.stmt(&format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}"), true),
+                (&e.website_id, bucket),
+            ),
+        );
+        row.map_err(cql_err)?;
+        by_seq.map_err(cql_err)?;
+        hour.map_err(cql_err)?;
+        Ok(())
+    }
+
+    /// Claims a client-given id for `seq`. `false`: the id was stored before — then the event
+    /// is made sure to exist under its first sequence number (a process may have died between
+    /// claiming the id and writing the event, and the retry that finds the claim must not be
+    /// acknowledged without the event).
+    async fn claim_id(&self, e: &Event, seq: i64) -> Result<bool, StoreError> {
+        let ttl = self.ttl_clause();
+        let time = CqlTimestamp(e.time.timestamp_millis());
+        let claim = self
+            .db
+            .execute_unpaged(
+                self.lwt(&format!("INSERT INTO event_ids (website_id, id, seq, time) VALUES (?, ?, ?, ?) IF NOT EXISTS{ttl}")),
+                (&e.website_id, e.id, seq, time),
+            )
+            .await
+            .map_err(cql_err)?;
+        if lwt_applied(claim)? {
+            return Ok(true);
+        }
+        let mut read = self.stmt("SELECT seq, time FROM event_ids WHERE website_id = ? AND id = ?", true);
+        read.set_consistency(scylla::statement::Consistency::LocalSerial);
+        let first = self
+            .db
+            .execute_unpaged(read, (&e.website_id, e.id))
+            .await
+            .map_err(cql_err)?
+            .into_rows_result()
+            .map_err(cql_err)?
+            .maybe_first_row::<(i64, CqlTimestamp)>()
+            .map_err(cql_err)?;
+        if let Some((first_seq, first_time)) = first {
+            let exists = self
+                .db
+                .execute_unpaged(
+                    self.stmt("SELECT seq FROM events WHERE website_id = ? AND bucket = ? AND time = ? AND seq = ?", true),
+                    (&e.website_id, bucket_of(first_time.0), first_time, first_seq),
+                )
+                .await
+                .map_err(cql_err)?
+                .into_rows_result()
+                .map_err(cql_err)?
+                .rows_num()
+                > 0;
+            if !exists {
+                let mut original = e.clone();
+                original.time = DateTime::<Utc>::from_timestamp_millis(first_time.0).unwrap_or(e.time);
+                self.write_event(&original, first_seq, true).await?;
+                tracing::warn!(website = e.website_id, id = %e.id, "completed an event whose id was claimed but not written");
+            }
+        }
+        Ok(false)
+    }
+
+    /// A website's non-empty hour buckets within `[lo, hi]`, newest first.
+    async fn buckets(&self, website_id: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError> {
+        self.db
+            .execute_iter(
+                self.stmt("SELECT bucket FROM event_buckets WHERE website_id = ? AND bucket >= ? AND bucket <= ?", true),
+                (website_id, lo, hi),
+            )
+            .await
+            .map_err(cql_err)?
+            .rows_stream::<(i64,)>()
+            .map_err(cql_err)?
+            .map_ok(|(b,)| b)
+            .try_collect()
+            .await
+            .map_err(cql_err)
+    }
+
+    /// Newest first within `[from_ms, to_ms)`, strictly before `before`: `limit + 1` rows at
+    /// most, walking the non-empty hours backwards; each hour's query pages by the driver's
+    /// paging state.
+    async fn page(
+        &self,
+        website_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError> {
+        // the upper bound as one (time, seq) tuple: `time < to` is `(time, seq) < (to, MIN)`
+        let mut upper = (to_ms, i64::MIN);
+        if let Some(c) = before
+            && (c.time_ms, c.seq as i64) < upper
+        {
+            upper = (c.time_ms, c.seq as i64);
+        }
+        let want = limit + 1;
+        let mut rows: Vec<StoredEvent> = Vec::with_capacity(want.min(1_024));
+        if upper.0 <= from_ms {
+            return Ok(EventPage::default());
+        }
+        let cql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE website_id = ? AND bucket = ? \
+             AND (time, seq) < (?, ?) AND (time) >= (?) LIMIT ?"
+        );
+        for bucket in self.buckets(website_id, bucket_of(from_ms), bucket_of(upper.0)).await? {
+            let need = want - rows.len();
+            let mut stream = self
+                .db
+                .execute_iter(
+                    self.stmt(&cql, true),
+                    (website_id, bucket, CqlTimestamp(upper.0), upper.1, CqlTimestamp(from_ms), need as i32),
+                )
+                .await
+                .map_err(cql_err)?
+                .rows_stream::<EventRow>()
+                .map_err(cql_err)?;
+            while let Some(row) = stream.try_next().await.map_err(cql_err)? {
+                rows.push(row.into_stored()?);
+                if rows.len() == want {
+                    break;
+                }
+            }
+            if rows.len() == want {
+                break;
+            }
+        }
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last().map(|e| PageCursor { time_ms: e.event.time.timestamp_millis(), seq: e.seq })
+        } else {
+            None
+        };
+        Ok(EventPage { events: rows, next })
+    }
+
+    /// Every event of one website with `time >= since_ms`, hours read in parallel.
+    async fn since_one(&self, website_id: &str, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let buckets = self.buckets(website_id, bucket_of(since_ms), i64::MAX).await?;
+        let cql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE website_id = ? AND bucket = ? AND time >= ?");
+        let parts: Vec<Vec<StoredEvent>> = futures::stream::iter(buckets)
+            .map(|bucket| {
+                let cql = &cql;
+                async move {
+                    let rows: Vec<EventRow> = self
+                        .db
+                        .execute_iter(self.stmt(cql, true), (website_id, bucket, CqlTimestamp(since_ms)))
+                        .await
+                        .map_err(cql_err)?
+                        .rows_stream::<EventRow>()
+                        .map_err(cql_err)?
+                        .try_collect()
+                        .await
+                        .map_err(cql_err)?;
+                    rows.into_iter().map(EventRow::into_stored).collect::<Result<Vec<_>, _>>()
+                }
+            })
+            .buffer_unordered(BUCKETS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut all: Vec<StoredEvent> = parts.into_iter().flatten().collect();
+        all.sort_by_key(|e| e.seq);
+        Ok(all)
+    }
+
+    /// Every website id (for the live state's rebuild).
+    pub(super) async fn website_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.db
+            .execute_iter(self.stmt("SELECT id FROM websites", true), ())
+            .await
+            .map_err(cql_err)?
+            .rows_stream::<(String,)>()
+            .map_err(cql_err)?
+            .map_ok(|(id,)| id)
+            .try_collect()
+            .await
+            .map_err(cql_err)
+    }
+
+    /// Removes every event of a website (its hours, sequence index and bucket list).
+    pub(super) async fn delete_events(&self, website_id: &str) -> Result<(), StoreError> {
+        for bucket in self.buckets(website_id, i64::MIN, i64::MAX).await? {
+            self.db
+                .execute_unpaged(self.stmt("DELETE FROM events WHERE website_id = ? AND bucket = ?", true), (website_id, bucket))
+                .await
+                .map_err(cql_err)?;
+        }
+        let high = self.seqs.high_water(website_id).await? as i64;
+        for block in 0..=block_of(high) {
+            self.db
+                .execute_unpaged(self.stmt("DELETE FROM event_seqs WHERE website_id = ? AND block = ?", true), (website_id, block))
+                .await
+                .map_err(cql_err)?;
+        }
+        self.db
+            .execute_unpaged(self.stmt("DELETE FROM event_buckets WHERE website_id = ?", true), (website_id,))
+            .await
+            .map_err(cql_err)?;
+        Ok(())
+    }
+}
+
+/// The values of one `events` row, bound by column name.
+#[derive(SerializeRow)]
+struct EventInsert<'a> {
+    website_id: &'a str,
+    bucket: i64,
+    time: CqlTimestamp,
+    seq: i64,
+    id: Uuid,
+    kind: &'a str,
+    pathname: &'a str,
+    url: &'a str,
+    referrer: Option<&'a str>,
+    source: Option<&'a str>,
+    title: Option<&'a str>,
+    visitor_id: &'a str,
+    session_id: Option<&'a str>,
+    device: &'a str,
+    browser: Option<&'a str>,
+    os: Option<&'a str>,
+    country: Option<&'a str>,
+    props: Option<String>,
+    client_id: bool,
+}
+
+#[async_trait]
+impl EventStore for ScyllaStore {
+    async fn append(&self, events: &[EncodedEvent]) -> Result<Vec<Appended>, StoreError> {
+        // numbers in batch order first (commit order = number order), then the writes
+        let mut seqs = Vec::with_capacity(events.len());
+        for e in events {
+            seqs.push(self.seqs.next(&e.event.website_id).await? as i64);
+        }
+        // by index: closures over plain numbers keep the futures `Send` for the trait
+        let (events_ref, seqs_ref) = (events, &seqs);
+        let claims: Vec<bool> = futures::stream::iter(0..events.len())
+            .map(|i| async move {
+                let e = &events_ref[i];
+                if e.client_id { self.claim_id(&e.event, seqs_ref[i]).await } else { Ok(true) }
+            })
+            .buffered(WRITES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let fresh: Vec<usize> = (0..events.len()).filter(|&i| claims[i]).collect();
+        futures::stream::iter(fresh)
+            .map(|i| self.write_event(&events_ref[i].event, seqs_ref[i], events_ref[i].client_id))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(seqs
+            .iter()
+            .zip(claims)
+            .map(|(&seq, fresh)| if fresh { Appended::Stored(seq as Seq) } else { Appended::Duplicate })
+            .collect())
+    }
+
+    async fn newest(&self, website_id: &str, limit: usize, before: Option<PageCursor>) -> Result<EventPage, StoreError> {
+        self.page(website_id, i64::MIN / 2, i64::MAX / 2, limit, before).await
+    }
+
+    async fn range(
+        &self,
+        website_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+        before: Option<PageCursor>,
+    ) -> Result<EventPage, StoreError> {
+        self.page(website_id, from.timestamp_millis(), to.timestamp_millis(), limit, before).await
+    }
+
+    async fn since(&self, website_id: Option<&str>, since: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+        let since_ms = since.timestamp_millis();
+        match website_id {
+            Some(site) => self.since_one(site, since_ms).await,
+            None => {
+                let mut all = Vec::new();
+                for site in self.website_ids().await? {
+                    all.extend(self.since_one(&site, since_ms).await?);
+                }
+                Ok(all)
+            }
+        }
+    }
+
+    async fn last_seq_before(&self, website_id: &str, before: DateTime<Utc>) -> Result<Seq, StoreError> {
+        // newest number first; the first event older than `before` has the highest number of
+        // all such events. What it walks past is the events since `before` (the live window).
+        let before_ms = before.timestamp_millis();
+        let high = self.seqs.high_water(website_id).await? as i64;
+        for block in (0..=block_of(high)).rev() {
+            let mut rows = self
+                .db
+                .execute_iter(
+                    self.stmt("SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?", true),
+                    (website_id, block),
+                )
+                .await
+                .map_err(cql_err)?
+                .rows_stream::<(i64, CqlTimestamp)>()
+                .map_err(cql_err)?;
+            while let Some((seq, time)) = rows.try_next().await.map_err(cql_err)? {
+                if time.0 < before_ms {
+                    return Ok(seq as Seq);
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<StatsReport, StoreError> {
+        // Aggregated here from the hour partitions of the range, oldest first (the rollup
+        // tables are not built yet; see the README).
+        let (from_ms, to_ms) = (q.from.timestamp_millis(), q.to.timestamp_millis());
+        let mut buckets = self.buckets(&q.website_id, bucket_of(from_ms), bucket_of(to_ms.saturating_sub(1))).await?;
+        buckets.reverse();
+        let cql = "SELECT time, seq, kind, pathname, url, source, visitor_id, session_id, device, browser, os, country, props \
+                   FROM events WHERE website_id = ? AND bucket = ? AND time >= ? AND time < ?";
+        type Row = (
+            CqlTimestamp,
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let site = q.website_id.as_str();
+        let mut hours = futures::stream::iter(buckets)
+            .map(|bucket| async move {
+                let mut rows: Vec<Row> = self
+                    .db
+                    .execute_iter(self.stmt(cql, true), (site, bucket, CqlTimestamp(from_ms), CqlTimestamp(to_ms)))
+                    .await
+                    .map_err(cql_err)?
+                    .rows_stream::<Row>()
+                    .map_err(cql_err)?
+                    .try_collect()
+                    .await
+                    .map_err(cql_err)?;
+                rows.reverse(); // stored newest first
+                Ok::<_, StoreError>(rows)
+            })
+            .buffered(BUCKETS_IN_FLIGHT);
+        let mut agg = Aggregator::new(q);
+        while let Some(rows) = hours.try_next().await? {
+            for r in &rows {
+                agg.add(&AggRow {
+                    time_ms: r.0.0,
+                    kind: &r.2,
+                    pathname: &r.3,
+                    url: &r.4,
+                    source: r.5.as_deref(),
+                    visitor_id: &r.6,
+                    session_id: r.7.as_deref(),
+                    device: &r.8,
+                    browser: r.9.as_deref(),
+                    os: r.10.as_deref(),
+                    country: r.11.as_deref(),
+                    props: r.12.as_deref(),
+                });
+            }
+        }
+        Ok(agg.finish())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .execute_unpaged(self.stmt("SELECT release_version FROM system.local", true), ())
+            .await
+            .map(|_| ())
+            .map_err(cql_err)
+    }
+}

@@ -1,0 +1,150 @@
+//! The ScyllaDB backend (contract §5): events and accounts in one keyspace, so any number of
+//! `pulse serve` processes on it serve the same users and data. Speaks CQL, so it runs on
+//! ScyllaDB and on Apache Cassandra alike (the tests use Cassandra 5.0; `Dialect` keeps the
+//! ScyllaDB-only table options out of Cassandra's way).
+//!
+//! One `Session` per process. Every statement goes through the driver's prepared-statement
+//! cache (prepared once per process, then executed by id with bound values, so token- and
+//! shard-aware routing see the partition key). Writes are idempotent upserts with fixed keys,
+//! marked so the driver may retry them.
+
+mod accounts;
+mod events;
+mod schema;
+mod seq;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scylla::client::caching_session::CachingSession;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::response::query_result::QueryResult;
+use scylla::statement::unprepared::Statement;
+use scylla::statement::{Consistency, SerialConsistency};
+
+use super::StoreError;
+use crate::server::config::StoreConfig;
+
+/// Which server speaks CQL on the other end (from `system.local`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Scylla,
+    Cassandra,
+}
+
+/// Any driver error, with its cause, as a store error.
+pub(crate) fn cql_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Cql(e.to_string())
+}
+
+/// Whether a lightweight transaction (`IF …`) was applied: the `[applied]` column.
+pub(crate) fn lwt_applied(result: QueryResult) -> Result<bool, StoreError> {
+    let rows = result.into_rows_result().map_err(cql_err)?;
+    let row = rows.maybe_first_row::<scylla::value::Row>().map_err(cql_err)?;
+    Ok(matches!(
+        row.as_ref().and_then(|r| r.columns.first()).and_then(Option::as_ref),
+        Some(scylla::value::CqlValue::Boolean(true))
+    ))
+}
+
+fn consistency(name: &str) -> Result<Consistency, StoreError> {
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "one" => Consistency::One,
+        "two" => Consistency::Two,
+        "three" => Consistency::Three,
+        "quorum" => Consistency::Quorum,
+        "all" => Consistency::All,
+        "local_quorum" => Consistency::LocalQuorum,
+        "each_quorum" => Consistency::EachQuorum,
+        "local_one" => Consistency::LocalOne,
+        other => {
+            return Err(StoreError::Open(format!(
+                "consistency {other:?} is not one of one, two, three, quorum, all, local_quorum, each_quorum, local_one"
+            )))
+        }
+    })
+}
+
+/// How long start-up waits for the cluster before it gives up with a clear error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Every request's client-side limit: a dead node fails a write in bounded time (the writer
+/// answers `503`), never a hang.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct ScyllaStore {
+    db: Arc<CachingSession>,
+    consistency: Consistency,
+    seqs: Arc<seq::SeqLeases>,
+    ttl_secs: u32,
+}
+
+impl ScyllaStore {
+    /// Connects, creates the keyspace and applies migrations; an unreachable cluster, a wrong
+    /// credential or keyspace fails within ~20 s with the address and the cause.
+    pub async fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
+        let consistency = consistency(&cfg.consistency)?;
+        if cfg.tls.as_deref().is_some_and(|t| !t.trim().is_empty() && t.trim() != "off") {
+            return Err(StoreError::Open(
+                "TLS to the cluster (`tls` / PULSE_SCYLLA_TLS_CA) is not built into this Pulse yet; \
+                 use a private network or an stunnel/sidecar in front of the nodes"
+                    .into(),
+            ));
+        }
+        if !cfg.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || cfg.keyspace.is_empty() {
+            return Err(StoreError::Open(format!("keyspace {:?}: letters, digits and _ only", cfg.keyspace)));
+        }
+        let nodes = cfg.nodes.join(", ");
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&cfg.nodes)
+            .connection_timeout(Duration::from_secs(5))
+            // the schema metadata of other keyspaces is not needed
+            .keyspaces_to_fetch([cfg.keyspace.clone()]);
+        if let Some(user) = &cfg.username {
+            let password = cfg.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            builder = builder.user(user.clone(), password);
+        }
+        let session = tokio::time::timeout(CONNECT_TIMEOUT, builder.build())
+            .await
+            .map_err(|_| StoreError::Open(format!("no answer from the ScyllaDB nodes {nodes} within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| StoreError::Open(format!("cannot connect to the ScyllaDB nodes {nodes}: {e}")))?;
+        let dialect = Self::dialect(&session).await;
+        let opts = schema::EventOptions { dialect, retention_days: cfg.retention_days };
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            schema::migrate(&session, &cfg.keyspace, &cfg.replication.cql(), &opts),
+        )
+        .await
+        .map_err(|_| StoreError::Open(format!("keyspace {}: schema migration did not finish within 60 s", cfg.keyspace)))?
+        .map_err(|e| StoreError::Open(format!("keyspace {} on {nodes}: {e}", cfg.keyspace)))?;
+        tracing::info!(nodes, keyspace = cfg.keyspace, ?dialect, consistency = cfg.consistency, "ScyllaDB store open");
+        let db = Arc::new(CachingSession::from(session, 256));
+        let ttl_secs = cfg.retention_days.saturating_mul(86_400);
+        let seqs = Arc::new(seq::SeqLeases::new(db.clone()));
+        Ok(Self { db, consistency, seqs, ttl_secs })
+    }
+
+    async fn dialect(session: &scylla::client::session::Session) -> Dialect {
+        // ScyllaDB answers this table; Cassandra does not have it
+        match session.query_unpaged("SELECT version FROM system.versions", ()).await {
+            Ok(_) => Dialect::Scylla,
+            Err(_) => Dialect::Cassandra,
+        }
+    }
+
+    /// A statement at the configured consistency; `idempotent` lets the driver retry it.
+    fn stmt(&self, cql: &str, idempotent: bool) -> Statement {
+        let mut s = Statement::new(cql);
+        s.set_consistency(self.consistency);
+        s.set_is_idempotent(idempotent);
+        s.set_request_timeout(Some(REQUEST_TIMEOUT));
+        s
+    }
+
+    /// A lightweight transaction (`IF …`): serial consistency for the condition.
+    fn lwt(&self, cql: &str) -> Statement {
+        let mut s = self.stmt(cql, false);
+        s.set_serial_consistency(Some(SerialConsistency::LocalSerial));
+        s
+    }
+}

@@ -1,0 +1,89 @@
+//! Sequence numbers (the live cursors of contract §2) on ScyllaDB: strictly increasing per
+//! website across restarts, kill -9 included, and never reused. A process claims a block of
+//! numbers with a lightweight transaction on `seq_leases` (compare-and-set of the website's
+//! next unclaimed number) and hands them out in commit order; numbers of a block left unused
+//! when a process stops are skipped, never handed out again. See the README ("Cursors on
+//! ScyllaDB") for why this design also carries a later multi-node step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scylla::client::caching_session::CachingSession;
+use scylla::statement::unprepared::Statement;
+use scylla::statement::SerialConsistency;
+use tokio::sync::Mutex;
+
+use super::{cql_err, lwt_applied};
+use crate::server::store::{Seq, StoreError};
+
+/// Numbers claimed per lightweight transaction: one LWT per this many events of a website.
+const BLOCK: i64 = 4_096;
+
+pub struct SeqLeases {
+    db: Arc<CachingSession>,
+    /// Per website: the next number to hand out and the end of the claimed block (exclusive).
+    blocks: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl SeqLeases {
+    pub fn new(db: Arc<CachingSession>) -> Self {
+        Self { db, blocks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The next sequence number of `website_id`, claiming a new block when this one is used up.
+    pub async fn next(&self, website_id: &str) -> Result<Seq, StoreError> {
+        let mut blocks = self.blocks.lock().await;
+        if let Some((next, end)) = blocks.get_mut(website_id)
+            && *next < *end
+        {
+            *next += 1;
+            return Ok((*next - 1) as Seq);
+        }
+        let start = self.claim(website_id).await?;
+        blocks.insert(website_id.to_string(), (start + 1, start + BLOCK));
+        Ok(start as Seq)
+    }
+
+    /// The highest number ever claimed for the website (0 if none): no stored event has a
+    /// higher one.
+    pub async fn high_water(&self, website_id: &str) -> Result<Seq, StoreError> {
+        Ok(self.current(website_id).await?.map_or(0, |next| (next - 1).max(0) as Seq))
+    }
+
+    async fn current(&self, website_id: &str) -> Result<Option<i64>, StoreError> {
+        let mut read = Statement::new("SELECT next FROM seq_leases WHERE website_id = ?");
+        // linearizable with the compare-and-set below
+        read.set_consistency(scylla::statement::Consistency::LocalSerial);
+        let rows = self.db.execute_unpaged(read, (website_id,)).await.map_err(cql_err)?;
+        let row = rows.into_rows_result().map_err(cql_err)?.maybe_first_row::<(Option<i64>,)>().map_err(cql_err)?;
+        Ok(row.and_then(|(n,)| n))
+    }
+
+    /// Claims `[start, start + BLOCK)` and returns `start`.
+    async fn claim(&self, website_id: &str) -> Result<i64, StoreError> {
+        for _ in 0..64 {
+            let current = self.current(website_id).await?;
+            let (start, mut stmt, applied) = match current {
+                None => {
+                    let s = Statement::new("INSERT INTO seq_leases (website_id, next) VALUES (?, ?) IF NOT EXISTS");
+                    (1, s, None)
+                }
+                Some(next) => {
+                    let s = Statement::new("UPDATE seq_leases SET next = ? WHERE website_id = ? IF next = ?");
+                    (next, s, Some(next))
+                }
+            };
+            stmt.set_serial_consistency(Some(SerialConsistency::LocalSerial));
+            let result = match applied {
+                None => self.db.execute_unpaged(stmt, (website_id, start + BLOCK)).await,
+                Some(expected) => self.db.execute_unpaged(stmt, (start + BLOCK, website_id, expected)).await,
+            }
+            .map_err(cql_err)?;
+            if lwt_applied(result)? {
+                return Ok(start);
+            }
+            // another process claimed a block in between: read again
+        }
+        Err(StoreError::Cql(format!("could not claim sequence numbers for website {website_id}: too much contention")))
+    }
+}
