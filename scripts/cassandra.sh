@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # A real CQL server for tests, without Docker: Apache Cassandra 5.0 from Maven Central's jars,
-# run on JDK 17 with a minimal cassandra.yaml. Groundwork for the ScyllaDB backend (issue 9):
-# nothing in the test command uses it yet.
+# run on JDK 17 with a minimal cassandra.yaml. `scripts/test.sh` runs the ScyllaDB backend's
+# tests against it (the CQL is the same; ScyllaDB itself does not install here).
 #
 #   scripts/cassandra.sh start DIR [PORT]   # data in DIR, CQL on 127.0.0.1:PORT (default 9042);
 #                                          # returns once the node answers CQL (or fails, with
 #                                          # the node's errors)
 #   scripts/cassandra.sh stop DIR           # SIGTERM, wait for the exit
+#
+# Heap: $PULSE_CASSANDRA_HEAP (default 2g; the tests make a keyspace per test, ~20 tables each,
+# and 512m ran out of heap).
 #
 # The jars (~67 MB) are fetched once into $PULSE_CASSANDRA_CACHE (default
 # ~/.cache/pulse/cassandra-$VERSION). Cassandra 5.0 runs on JDK 11 or 17 only; the newer JDK on
@@ -118,7 +121,7 @@ start() {
   fetch_jars
   write_config "$dir" "$port" "$storage"
   local opts=(
-    -Xms128m -Xmx512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
+    -Xms256m "-Xmx${PULSE_CASSANDRA_HEAP:-2g}" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
     -Djdk.attach.allowAttachSelf=true
     --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
     --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED

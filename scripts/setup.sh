@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Pulse needs to build and run, skipping whatever is already there.
 #   scripts/setup.sh          build tools (wasm target, cargo-leptos, wasm-bindgen-cli, npm tools)
-#   scripts/setup.sh --test   the above plus Debian Chromium and Playwright for end-to-end tests
+#   scripts/setup.sh --test   the above plus Debian Chromium and Playwright for end-to-end tests,
+#                             and JDK 17 + Maven for the Cassandra node the ScyllaDB tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,14 @@ if [ "${1:-}" = "--test" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
+  # the ScyllaDB backend's tests run against Apache Cassandra (scripts/cassandra.sh): JDK 17
+  # and Maven to fetch its jars
+  if ! ls /usr/lib/jvm/*17*/bin/java >/dev/null 2>&1 || ! command -v mvn >/dev/null; then
+    say "installing JDK 17 and Maven for the Cassandra test node"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package.json -nt end2end/node_modules/.package-lock.json ]; then
     say "installing Playwright (without its own browser download)"

@@ -10,8 +10,22 @@ say "clippy (server and browser builds)"
 cargo clippy --features ssr --all-targets -- -D warnings
 cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
-say "Rust unit and integration tests"
+say "Rust unit and integration tests (embedded store)"
 cargo test --features ssr
+
+say "the ScyllaDB backend on a real CQL server (Apache Cassandra 5.0, started here)"
+CQL_DIR=$(mktemp -d)
+CQL_PORT=${PULSE_TEST_CQL_PORT:-19042}
+cleanup_cql() { scripts/cassandra.sh stop "$CQL_DIR" >/dev/null 2>&1 || true; rm -rf "$CQL_DIR"; }
+trap cleanup_cql EXIT
+scripts/cassandra.sh start "$CQL_DIR" "$CQL_PORT"
+export PULSE_TEST_CQL="127.0.0.1:$CQL_PORT"
+# the store conformance suite on both backends, then the live path (ingest -> WS/SSE -> resume
+# by cursor and Last-Event-ID, restart, history) with the server on ScyllaDB
+cargo test --features ssr --test store_conformance -- --include-ignored
+PULSE_TEST_STORE=scylla cargo test --features ssr --test live --test restart --test history --test durability
+cleanup_cql
+trap - EXIT
 
 say "end-to-end (cargo leptos builds the release server + split, precompressed wasm, starts it, runs Playwright)"
 E2E_DIR=$(mktemp -d)

@@ -217,6 +217,13 @@ impl Ctx {
 pub struct Ws(pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
 
 impl Ws {
+    /// A WebSocket to the server at `base` (`http://host:port`) with an access token.
+    pub async fn connect(base: &str, token: &str) -> Ws {
+        let url = format!("{}/api/live/ws?access_token={token}", base.replacen("http", "ws", 1));
+        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Ws(s)
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.0.send(Message::Text(v.to_string().into())).await.unwrap();
     }

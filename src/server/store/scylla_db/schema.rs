@@ -106,9 +106,32 @@ fn migrations(opts: &EventOptions) -> Vec<(i32, &'static str, Vec<String>)> {
     )]
 }
 
+/// A failure worth trying again (the statements here are idempotent): a dropped connection,
+/// a timeout or an overloaded node, not a refused statement.
+fn transient(e: &StoreError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    ["connection", "timed out", "timeout", "overloaded", "unavailable", "broken"].iter().any(|w| text.contains(w))
+}
+
+/// Runs one schema statement, again after a transient failure (5 tries, backing off).
+async fn ddl(session: &Session, q: &str) -> Result<(), StoreError> {
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1.. {
+        match session.query_unpaged(q, ()).await.map(|_| ()).map_err(cql_err) {
+            Err(e) if attempt < 5 && transient(&e) => {
+                tracing::warn!(error = %e, attempt, "schema statement failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+    Ok(())
+}
+
 /// Creates the keyspace if needed and brings its tables to the newest version.
 pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts: &EventOptions) -> Result<(), StoreError> {
-    let ddl = |q: String| async move { session.query_unpaged(q, ()).await.map(|_| ()).map_err(cql_err) };
+    let ddl = |q: String| async move { ddl(session, &q).await };
     ddl(format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")).await?;
     session.use_keyspace(keyspace, false).await.map_err(cql_err)?;
     ddl("CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, state text, owner uuid, at timestamp)".into())
