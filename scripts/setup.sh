@@ -17,6 +17,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
+# the ScyllaDB driver's TLS links the system's OpenSSL
+if ! pkg-config --exists openssl 2>/dev/null; then
+  say "installing OpenSSL headers and pkg-config (TLS to ScyllaDB)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libssl-dev pkg-config >/dev/null
+fi
+
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 min the first time)"
   cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked

@@ -24,6 +24,8 @@ export PULSE_TEST_CQL="127.0.0.1:$CQL_PORT"
 # by cursor and Last-Event-ID, restart, history) with the server on ScyllaDB
 cargo test --features ssr --test store_conformance -- --include-ignored
 PULSE_TEST_STORE=scylla cargo test --features ssr --test live --test restart --test history --test durability
+# last and alone: stops and restarts the node under load (503, /health, notices, recovery)
+PULSE_TEST_STORE=scylla PULSE_TEST_CQL_DIR="$CQL_DIR" cargo test --features ssr --test store_outage -- --ignored
 cleanup_cql
 trap - EXIT
 

@@ -15,8 +15,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A running `pulse` process, killed (SIGKILL) and reaped when dropped, so a failing test
+/// leaves no server behind.
+struct Running(Child);
+
+impl Running {
+    fn kill_9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
 /// Starts `pulse serve` on the test's store and waits (≤ 30 s) until `/health` answers 200.
-async fn spawn(dir: &std::path::Path, port: u16) -> Child {
+async fn spawn(dir: &std::path::Path, port: u16) -> Running {
     let cfg = config(dir);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pulse"));
     cmd.env("PULSE_DATA_DIR", dir)
@@ -29,7 +46,7 @@ async fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let child = cmd.spawn().unwrap();
+    let child = Running(cmd.spawn().unwrap());
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -90,8 +107,7 @@ async fn every_acknowledged_event_survives_kill_9_and_cursors_keep_increasing() 
         assert!(Instant::now() < deadline, "only {} events acknowledged in 60 s", acked.len());
         acked.push(acked_rx.recv().await.unwrap());
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.kill_9();
     for c in clients {
         c.await.unwrap();
     }
@@ -100,7 +116,7 @@ async fn every_acknowledged_event_survives_kill_9_and_cursors_keep_increasing() 
         acked.push(id);
     }
 
-    let mut child = spawn(dir.path(), port).await;
+    let _child = spawn(dir.path(), port).await;
     let token = login(&http, &base).await;
     let mut stored = std::collections::HashSet::new();
     let mut cursor: Option<String> = None;
@@ -140,6 +156,4 @@ async fn every_acknowledged_event_survives_kill_9_and_cursors_keep_increasing() 
         }
     };
     assert!(after >= cursor_before + acked.len() as u64, "cursor {after} after the kill, {cursor_before} before it");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -255,7 +255,7 @@ async fn accounts_websites_members_sessions_shares_and_settings(s: Stores) {
         member_email.as_str(),
         MemberRole::Admin
     )]);
-    assert_eq!(a.websites_for(&member_row).await.unwrap().iter().map(|w| w.id.clone()).collect::<Vec<_>>(), [w.id.clone()]);
+    assert_eq!(a.websites_for(&member_row).await.unwrap().iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [w.id.as_str()]);
     let mut renamed = w.clone();
     renamed.name = "Renamed".into();
     renamed.allowed_hostnames = vec!["*.example.org".into()];

@@ -27,6 +27,7 @@ pub mod share;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod store_watch;
 pub mod visitor;
 pub mod writer;
 
@@ -289,6 +290,13 @@ impl Server {
                     state.account_login_limiter.prune();
                     state.site_limiter.prune();
                     async {}
+                }
+            }),
+            every(store_watch::EVERY, &shutdown, {
+                let (state, watch) = (state.clone(), Arc::new(store_watch::StoreWatch::default()));
+                move || {
+                    let (state, watch) = (state.clone(), watch.clone());
+                    async move { watch.check(&state).await }
                 }
             }),
             every(Duration::from_secs(1), &shutdown, {

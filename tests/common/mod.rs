@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use pulse::model::{LiveMessage, Website};
 use pulse::server::config::Config;
-use pulse::server::store::AccountStore;
 use pulse::server::Server;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;

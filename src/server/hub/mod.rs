@@ -385,6 +385,19 @@ impl Hub {
         n
     }
 
+    /// Sends a `notice` without a website to every live subscription (store health changes).
+    pub fn notice_all(&self, message: &str) -> usize {
+        let topics: Vec<Arc<Mutex<Topic>>> = lock(&self.shared.topics).values().cloned().collect();
+        let frame = Frame::encode(&LiveMessage::Notice { website_id: None, message: message.to_string() }, 0);
+        let mut told = 0;
+        for topic in topics {
+            let mut t = lock(&topic);
+            told += t.subs.len();
+            t.fan_out(&frame);
+        }
+        told
+    }
+
     /// Closes every live stream watching the website. Returns how many were told.
     pub fn close_website(&self, website_id: &str) -> usize {
         let Some(topic) = self.topic(website_id) else { return 0 };

@@ -372,10 +372,23 @@ impl EventStore for ScyllaStore {
         }
         // by index: closures over plain numbers keep the futures `Send` for the trait
         let (events_ref, seqs_ref) = (events, &seqs);
+        // an id given twice within the batch: the first one counts (as SQLite's order does)
+        let mut first_of: std::collections::HashSet<(&str, Uuid)> = std::collections::HashSet::new();
+        let repeated: Vec<bool> = events
+            .iter()
+            .map(|e| e.client_id && !first_of.insert((e.event.website_id.as_str(), e.event.id)))
+            .collect();
+        let repeated = &repeated;
         let claims: Vec<bool> = futures::stream::iter(0..events.len())
             .map(|i| async move {
                 let e = &events_ref[i];
-                if e.client_id { self.claim_id(&e.event, seqs_ref[i]).await } else { Ok(true) }
+                if repeated[i] {
+                    Ok(false)
+                } else if e.client_id {
+                    self.claim_id(&e.event, seqs_ref[i]).await
+                } else {
+                    Ok(true)
+                }
             })
             .buffered(WRITES_IN_FLIGHT)
             .try_collect()

@@ -65,6 +65,19 @@ fn consistency(name: &str) -> Result<Consistency, StoreError> {
     })
 }
 
+/// TLS that verifies the nodes' certificates against the CA file `ca`.
+fn tls_context(ca: &str) -> Result<openssl::ssl::SslContext, StoreError> {
+    use openssl::ssl::{SslContextBuilder, SslMethod, SslVerifyMode};
+    let bad = |e: openssl::error::ErrorStack| StoreError::Open(format!("TLS CA file {ca}: {e}"));
+    if !std::path::Path::new(ca).is_file() {
+        return Err(StoreError::Open(format!("TLS CA file {ca} does not exist")));
+    }
+    let mut ctx = SslContextBuilder::new(SslMethod::tls()).map_err(bad)?;
+    ctx.set_ca_file(ca).map_err(bad)?;
+    ctx.set_verify(SslVerifyMode::PEER);
+    Ok(ctx.build())
+}
+
 /// How long start-up waits for the cluster before it gives up with a clear error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Every request's client-side limit: a dead node fails a write in bounded time (the writer
@@ -84,13 +97,6 @@ impl ScyllaStore {
     /// credential or keyspace fails within ~20 s with the address and the cause.
     pub async fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
         let consistency = consistency(&cfg.consistency)?;
-        if cfg.tls.as_deref().is_some_and(|t| !t.trim().is_empty() && t.trim() != "off") {
-            return Err(StoreError::Open(
-                "TLS to the cluster (`tls` / PULSE_SCYLLA_TLS_CA) is not built into this Pulse yet; \
-                 use a private network or an stunnel/sidecar in front of the nodes"
-                    .into(),
-            ));
-        }
         if !cfg.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || cfg.keyspace.is_empty() {
             return Err(StoreError::Open(format!("keyspace {:?}: letters, digits and _ only", cfg.keyspace)));
         }
@@ -100,6 +106,9 @@ impl ScyllaStore {
             .connection_timeout(Duration::from_secs(5))
             // the schema metadata of other keyspaces is not needed
             .keyspaces_to_fetch([cfg.keyspace.clone()]);
+        if let Some(ca) = cfg.tls.as_deref().map(str::trim).filter(|t| !t.is_empty() && *t != "off") {
+            builder = builder.tls_context(Some(tls_context(ca)?));
+        }
         if let Some(user) = &cfg.username {
             let password = cfg.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
             builder = builder.user(user.clone(), password);
