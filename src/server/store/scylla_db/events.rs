@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::unprepared::Statement;
 use scylla::value::CqlTimestamp;
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
@@ -22,8 +24,29 @@ use crate::server::store::{
 
 /// Requests in flight while writing a batch.
 const WRITES_IN_FLIGHT: usize = 256;
+/// Bytes of row data per unlogged batch (Cassandra warns above 5 KiB by default).
+const BATCH_BYTES: usize = 4_000;
+/// (website, hour) pairs remembered as recorded in `event_buckets`.
+const KNOWN_HOURS: usize = 10_000;
 /// Hour partitions read at once for a range.
 const BUCKETS_IN_FLIGHT: usize = 8;
+
+/// Groups rows by partition (in order) and cuts each group into batches of about
+/// `BATCH_BYTES` (a row larger than that goes alone).
+fn by_partition<K: Ord, V>(rows: Vec<(K, usize, V)>) -> Vec<Vec<V>> {
+    let mut groups: std::collections::BTreeMap<K, Vec<(usize, Vec<V>)>> = std::collections::BTreeMap::new();
+    for (key, size, row) in rows {
+        let chunks = groups.entry(key).or_default();
+        match chunks.last_mut() {
+            Some((bytes, rows)) if *bytes + size <= BATCH_BYTES => {
+                *bytes += size;
+                rows.push(row);
+            }
+            _ => chunks.push((size, vec![row])),
+        }
+    }
+    groups.into_values().flatten().map(|(_, rows)| rows).collect()
+}
 
 const EVENT_COLUMNS: &str = "id, website_id, time, seq, kind, pathname, url, referrer, source, title, \
                              visitor_id, session_id, device, browser, os, country, props";
@@ -98,50 +121,111 @@ impl ScyllaStore {
 
     /// Writes one event (and its index rows) with sequence number `seq`.
     async fn write_event(&self, e: &Event, seq: i64, client_id: bool) -> Result<(), StoreError> {
-        let props = if e.props.is_empty() { None } else { Some(serde_json::to_string(&e.props)?) };
-        let time = CqlTimestamp(e.time.timestamp_millis());
-        let bucket = bucket_of(time.0);
-        let insert = "INSERT INTO events (website_id, bucket, time, seq, id, kind, pathname, url, referrer, source, \
-                      title, visitor_id, session_id, device, browser, os, country, props, client_id) \
-                      VALUES (:website_id, :bucket, :time, :seq, :id, :kind, :pathname, :url, :referrer, :source, \
-                      :title, :visitor_id, :session_id, :device, :browser, :os, :country, :props, :client_id)";
-        let values = EventInsert {
-            website_id: &e.website_id,
-            bucket,
-            time,
-            seq,
-            id: e.id,
-            kind: &e.kind,
-            pathname: &e.pathname,
-            url: &e.url,
-            referrer: e.referrer.as_deref(),
-            source: e.source.as_deref(),
-            title: e.title.as_deref(),
-            visitor_id: &e.visitor_id,
-            session_id: e.session_id.as_deref(),
-            device: e.device.as_str(),
-            browser: e.browser.as_deref(),
-            os: e.os.as_deref(),
-            country: e.country.as_deref(),
-            props,
-            client_id,
-        };
+        self.write_events(&[(e, seq, client_id)]).await
+    }
+
+    /// Writes events with their sequence numbers: rows of one partition go together in
+    /// unlogged batches (one request, applied atomically per partition, kept under Cassandra's
+    /// 5 KiB batch warning), every batch in flight at once; answers when all are acknowledged.
+    async fn write_events(&self, events: &[(&Event, i64, bool)]) -> Result<(), StoreError> {
         let ttl = self.ttl_clause();
-        let (row, by_seq, hour) = futures::join!(
-            self.db.execute_unpaged(self.stmt(insert, true), values),
-            self.db.execute_unpaged(
-                self.stmt(&format!("INSERT INTO event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?){ttl}"), true),
-                (&e.website_id, block_of(seq), seq, time),
-            ),
-            self.db.execute_unpaged(
-                self.stmt(&format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}"), true),
+        let insert_event = "INSERT INTO events (website_id, bucket, time, seq, id, kind, pathname, url, referrer, \
+                            source, title, visitor_id, session_id, device, browser, os, country, props, client_id) \
+                            VALUES (:website_id, :bucket, :time, :seq, :id, :kind, :pathname, :url, :referrer, \
+                            :source, :title, :visitor_id, :session_id, :device, :browser, :os, :country, :props, :client_id)";
+        let insert_seq = format!("INSERT INTO event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?){ttl}");
+        let insert_bucket = format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}");
+
+        let mut rows: Vec<((&str, i64), usize, EventInsert<'_>)> = Vec::with_capacity(events.len());
+        let mut seqs: Vec<((&str, i64), usize, (&str, i64, i64, CqlTimestamp))> = Vec::with_capacity(events.len());
+        let mut hours: std::collections::BTreeSet<(&str, i64)> = std::collections::BTreeSet::new();
+        for &(e, seq, client_id) in events {
+            let props = if e.props.is_empty() { None } else { Some(serde_json::to_string(&e.props)?) };
+            let time = CqlTimestamp(e.time.timestamp_millis());
+            let bucket = bucket_of(time.0);
+            let size = 64 + e.kind.len() + e.pathname.len() + e.url.len() + e.visitor_id.len()
+                + [&e.referrer, &e.source, &e.title, &e.session_id, &e.browser, &e.os, &e.country]
+                    .iter()
+                    .map(|v| v.as_deref().map_or(0, str::len))
+                    .sum::<usize>()
+                + props.as_deref().map_or(0, str::len);
+            rows.push((
                 (&e.website_id, bucket),
-            ),
-        );
-        row.map_err(cql_err)?;
-        by_seq.map_err(cql_err)?;
-        hour.map_err(cql_err)?;
+                size,
+                EventInsert {
+                    website_id: &e.website_id,
+                    bucket,
+                    time,
+                    seq,
+                    id: e.id,
+                    kind: &e.kind,
+                    pathname: &e.pathname,
+                    url: &e.url,
+                    referrer: e.referrer.as_deref(),
+                    source: e.source.as_deref(),
+                    title: e.title.as_deref(),
+                    visitor_id: &e.visitor_id,
+                    session_id: e.session_id.as_deref(),
+                    device: e.device.as_str(),
+                    browser: e.browser.as_deref(),
+                    os: e.os.as_deref(),
+                    country: e.country.as_deref(),
+                    props,
+                    client_id,
+                },
+            ));
+            seqs.push(((&e.website_id, block_of(seq)), 40, (&e.website_id, block_of(seq), seq, time)));
+            if !self.known_hour(&e.website_id, bucket) {
+                hours.insert((&e.website_id, bucket));
+            }
+        }
+        let mut requests = Vec::new();
+        for chunk in by_partition(rows) {
+            requests.push(self.batch_request(insert_event.to_string(), chunk).boxed());
+        }
+        for chunk in by_partition(seqs) {
+            requests.push(self.batch_request(insert_seq.clone(), chunk).boxed());
+        }
+        for &(site, bucket) in &hours {
+            let stmt = self.stmt(&insert_bucket, true);
+            requests.push(async move { self.db.execute_unpaged(stmt, (site, bucket)).await.map(|_| ()).map_err(cql_err) }.boxed());
+        }
+        futures::stream::iter(requests).buffer_unordered(WRITES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
+        for (site, bucket) in hours {
+            self.remember_hour(site, bucket);
+        }
         Ok(())
+    }
+
+    /// One unlogged batch of `cql` with each of `rows` (all of one partition).
+    async fn batch_request<V: scylla::serialize::row::SerializeRow>(&self, cql: String, rows: Vec<V>) -> Result<(), StoreError> {
+        if rows.len() == 1 {
+            let row = rows.into_iter().next().expect("one row");
+            return self.db.execute_unpaged(self.stmt(&cql, true), row).await.map(|_| ()).map_err(cql_err);
+        }
+        let mut batch = Batch::new(BatchType::Unlogged);
+        for _ in 0..rows.len() {
+            batch.append_statement(Statement::new(cql.as_str()));
+        }
+        batch.set_consistency(self.consistency);
+        batch.set_is_idempotent(true);
+        batch.set_request_timeout(Some(super::REQUEST_TIMEOUT));
+        self.db.batch(&batch, rows).await.map(|_| ()).map_err(cql_err)
+    }
+
+    /// Whether this process already recorded the website's hour in `event_buckets`.
+    fn known_hour(&self, website_id: &str, bucket: i64) -> bool {
+        self.hours.lock().is_ok_and(|h| h.contains(&(website_id.to_string(), bucket)))
+    }
+
+    fn remember_hour(&self, website_id: &str, bucket: i64) {
+        if let Ok(mut h) = self.hours.lock() {
+            // bounded: forgetting only costs a repeated (idempotent) write
+            if h.len() >= KNOWN_HOURS {
+                h.clear();
+            }
+            h.insert((website_id.to_string(), bucket));
+        }
     }
 
     /// Claims a client-given id for `seq`. `false`: the id was stored before — then the event
@@ -317,6 +401,9 @@ impl ScyllaStore {
 
     /// Removes every event of a website (its hours, sequence index and bucket list).
     pub(super) async fn delete_events(&self, website_id: &str) -> Result<(), StoreError> {
+        if let Ok(mut h) = self.hours.lock() {
+            h.retain(|(site, _)| site != website_id);
+        }
         for bucket in self.buckets(website_id, i64::MIN, i64::MAX).await? {
             self.db
                 .execute_unpaged(self.stmt("DELETE FROM events WHERE website_id = ? AND bucket = ?", true), (website_id, bucket))
@@ -393,12 +480,11 @@ impl EventStore for ScyllaStore {
             .buffered(WRITES_IN_FLIGHT)
             .try_collect()
             .await?;
-        let fresh: Vec<usize> = (0..events.len()).filter(|&i| claims[i]).collect();
-        futures::stream::iter(fresh)
-            .map(|i| self.write_event(&events_ref[i].event, seqs_ref[i], events_ref[i].client_id))
-            .buffer_unordered(WRITES_IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await?;
+        let fresh: Vec<(&Event, i64, bool)> = (0..events.len())
+            .filter(|&i| claims[i])
+            .map(|i| (&events_ref[i].event, seqs_ref[i], events_ref[i].client_id))
+            .collect();
+        self.write_events(&fresh).await?;
         Ok(seqs
             .iter()
             .zip(claims)

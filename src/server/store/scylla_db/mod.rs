@@ -82,7 +82,7 @@ fn tls_context(ca: &str) -> Result<openssl::ssl::SslContext, StoreError> {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Every request's client-side limit: a dead node fails a write in bounded time (the writer
 /// answers `503`), never a hang.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct ScyllaStore {
@@ -90,6 +90,8 @@ pub struct ScyllaStore {
     consistency: Consistency,
     seqs: Arc<seq::SeqLeases>,
     ttl_secs: u32,
+    /// (website, hour) pairs this process has recorded in `event_buckets` (bounded).
+    hours: Arc<std::sync::Mutex<std::collections::HashSet<(String, i64)>>>,
 }
 
 impl ScyllaStore {
@@ -130,7 +132,7 @@ impl ScyllaStore {
         let db = Arc::new(CachingSession::from(session, 256));
         let ttl_secs = cfg.retention_days.saturating_mul(86_400);
         let seqs = Arc::new(seq::SeqLeases::new(db.clone()));
-        Ok(Self { db, consistency, seqs, ttl_secs })
+        Ok(Self { db, consistency, seqs, ttl_secs, hours: Default::default() })
     }
 
     async fn dialect(session: &scylla::client::session::Session) -> Dialect {
