@@ -7,6 +7,10 @@
 //!   `broadcast` channel; a rate sweep finds the highest rate that keeps p99 under 100 ms;
 //! * memory: server RSS per idle connection, WebSocket and SSE, opened one by one and 200 at
 //!   a time (a reconnect storm after a restart), against bare axum servers;
+//! * scylla: the ScyllaDB backend on a real Cassandra 5.0 node (started here with
+//!   `scripts/cassandra.sh`): ingest events/s and track→live p99 on it beside the embedded
+//!   store, against a bare `scylla`-crate insert loop on the same node (the ceiling), and a
+//!   30-day report over imported history on both stores;
 //! * analytics: 1,000,000 events over 90 days for 5 websites, loaded with `pulse import`;
 //!   a 30-day report with two filters and a raw-events page through the REST API, against a
 //!   brute-force full scan of the same database (no index, filters and counts in Rust).
@@ -16,7 +20,8 @@
 //! Run: `scripts/bench.sh` (or `cargo bench --features ssr --bench pulse_bench`).
 //! Knobs: `BENCH_SECS` (per measurement, default 5), `BENCH_SUBSCRIBERS` (default 1000),
 //! `BENCH_LINGER_MS` (the writer's group-commit linger; default: Pulse's own default),
-//! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency,analytics`; default: all),
+//! `BENCH_ONLY` (comma-separated subset of `memory,ingest,latency,analytics,scylla`; default: all),
+//! `BENCH_SCYLLA_EVENTS` (history of the scylla part's report, default 200,000),
 //! `BENCH_EVENTS` (events of the analytics part, default 1,000,000),
 //! `BENCH_ROUNDS` (alternating baseline/Pulse ingest rounds, default 5).
 
@@ -106,13 +111,19 @@ fn pulse_cmd(dir: &std::path::Path) -> Command {
 
 /// Starts Pulse with bench settings (no per-IP limit) and one admin + website.
 async fn start_pulse(dir: &std::path::Path) -> (Proc, String, String) {
+    start_pulse_on(dir, "").await
+}
+
+/// `start_pulse` with a `[pulse.store]` table (`store`: its TOML lines; empty: SQLite).
+async fn start_pulse_on(dir: &std::path::Path, store: &str) -> (Proc, String, String) {
     // BENCH_LINGER_MS overrides the writer's linger, to compare group-commit settings
     let linger = std::env::var("BENCH_LINGER_MS").map(|v| format!("batch_linger_ms = {v}\n")).unwrap_or_default();
     std::fs::write(
         dir.join("bench.toml"),
         format!(
             "[pulse]\ndemo = false\n[pulse.ingest]\nrate_per_ip = 10000000\nburst_per_ip = 10000000\nrate_per_website = 10000000\nburst_per_website = 10000000\n{linger}\
-             [pulse.live]\nmax_connections_per_user = 100000\nmax_connections_per_ip = 100000\n"
+             [pulse.live]\nmax_connections_per_user = 100000\nmax_connections_per_ip = 100000\n\
+             [pulse.store]\n{store}"
         ),
     )
     .expect("config");
@@ -433,6 +444,9 @@ async fn run() {
     drop((pulse, baseline));
     if wanted("analytics") {
         analytics().await;
+    }
+    if wanted("scylla") {
+        scylla::run(secs).await;
     }
 }
 
@@ -788,5 +802,168 @@ mod baseline {
                 }
             }
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the ScyllaDB backend
+
+mod scylla {
+    use super::*;
+
+    /// A Cassandra node in a temp dir, stopped when dropped.
+    struct Node {
+        dir: tempfile::TempDir,
+        addr: String,
+    }
+
+    impl Node {
+        fn start() -> Node {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
+            let ok = Command::new("bash")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cassandra.sh"))
+                .args(["start", dir.path().to_str().expect("utf-8 path"), &port.to_string()])
+                .status()
+                .expect("scripts/cassandra.sh");
+            assert!(ok.success(), "the Cassandra node did not start");
+            Node { dir, addr: format!("127.0.0.1:{port}") }
+        }
+    }
+
+    impl Drop for Node {
+        fn drop(&mut self) {
+            let _ = Command::new("bash")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cassandra.sh"))
+                .args(["stop", self.dir.path().to_str().unwrap_or_default()])
+                .status();
+        }
+    }
+
+    fn store_toml(node: &Node, keyspace: &str) -> String {
+        format!("backend = \"scylla\"\nnodes = [\"{}\"]\nkeyspace = \"{keyspace}\"\nconsistency = \"one\"\n", node.addr)
+    }
+
+    /// The ceiling: the `scylla` crate alone inserting one row per event (the events table's
+    /// shape and size) with 256 requests in flight for `secs`; rows/s.
+    async fn bare_insert_loop(node: &Node, secs: u64) -> f64 {
+        use ::scylla::client::session_builder::SessionBuilder;
+        let session = SessionBuilder::new().known_node(&node.addr).build().await.expect("session");
+        session
+            .query_unpaged(
+                "CREATE KEYSPACE IF NOT EXISTS bare WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+                (),
+            )
+            .await
+            .expect("keyspace");
+        session
+            .query_unpaged(
+                "CREATE TABLE IF NOT EXISTS bare.events (website_id text, bucket bigint, time timestamp, id uuid, \
+                 pathname text, url text, referrer text, visitor_id text, device text, browser text, os text, \
+                 PRIMARY KEY ((website_id, bucket), time, id))",
+                (),
+            )
+            .await
+            .expect("table");
+        let insert = session
+            .prepare(
+                "INSERT INTO bare.events (website_id, bucket, time, id, pathname, url, referrer, visitor_id, device, browser, os) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .await
+            .expect("prepare");
+        let session = Arc::new(session);
+        let done = Arc::new(AtomicU64::new(0));
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..256)
+            .map(|_| {
+                let (session, insert, done) = (session.clone(), insert.clone(), done.clone());
+                tokio::spawn(async move {
+                    while Instant::now() < until {
+                        let now = chrono::Utc::now();
+                        let row = (
+                            "bench-site",
+                            now.timestamp_millis() / 3_600_000,
+                            now,
+                            uuid::Uuid::now_v7(),
+                            "/pricing",
+                            "https://bench.example/pricing?utm_source=bench",
+                            "https://www.google.com/",
+                            "f3b2c1d0e9a8b7c6d5e4f3a2b1c0d9e8",
+                            "desktop",
+                            "Chrome",
+                            "Linux",
+                        );
+                        if session.execute_unpaged(&insert, row).await.is_ok() {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    }
+
+    /// Median ms of a 30-day report with two filters, over `n` imported events of one website.
+    async fn report_ms(dir: &std::path::Path, store: &str, n: usize) -> (f64, f64, u64) {
+        let (pulse, site, _) = start_pulse_on(dir, store).await;
+        drop(pulse);
+        let end = chrono::Utc::now() - chrono::Duration::hours(1);
+        let file = dir.join("history.ndjson");
+        history_file(&file, n, 90, end, 11);
+        let started = Instant::now();
+        let out = pulse_cmd(dir).args(["import", "--website", &site]).arg(&file).output().expect("import");
+        let import_rate = n as f64 / started.elapsed().as_secs_f64();
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("stored {n} events")), "{}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let child = pulse_cmd(dir).args(["serve", "--addr", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().expect("serve");
+        let p = Proc { child, base: format!("http://127.0.0.1:{port}") };
+        wait_up(&p.base).await;
+        let token = bench_login(&p.base).await;
+        let enc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
+        let url = format!(
+            "{}/api/websites/{site}/stats?from={}&to={}&device=desktop&source=google.com",
+            p.base,
+            enc(end - chrono::Duration::days(30)),
+            enc(end)
+        );
+        let client = reqwest::Client::new();
+        let report: Value = client.get(&url).bearer_auth(&token).send().await.expect("stats").json().await.expect("json");
+        let ms = median_ms(5, || async {
+            let r = client.get(&url).bearer_auth(&token).send().await.expect("stats");
+            assert!(r.status().is_success());
+            let _ = r.bytes().await;
+        })
+        .await;
+        (ms, import_rate, report["pageviews"].as_u64().unwrap_or(0))
+    }
+
+    pub async fn run(secs: u64) {
+        println!("\nScyllaDB backend (one Apache Cassandra 5.0 node on this machine, consistency ONE)");
+        let node = Node::start();
+        let ceiling = bare_insert_loop(&node, secs).await;
+        println!("  ceiling: bare `scylla` insert loop, 256 in flight     {ceiling:>9.0} rows/s");
+        let body = |site: &str| json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
+        for (label, store) in [("embedded SQLite", String::new()), ("ScyllaDB (Cassandra)", store_toml(&node, "bench_ingest"))] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (p, site, token) = start_pulse_on(dir.path(), &store).await;
+            let rate = load(format!("{}/api/track", p.base), body(&site), 64, secs, 202).await;
+            let vs = if store.is_empty() { String::new() } else { format!("   {:.2}× the ceiling (target ≥ 0.5×)", rate / ceiling) };
+            println!("  pulse ingest on {label:<22} 64 clients {rate:>9.0} events/s{vs}");
+            let l = pulse_latency(&p, &site, &token, 100, 200).await;
+            show(&format!("track → live on {label}, 100 subscribers, 200 ev/s"), &l);
+        }
+        let n: usize = std::env::var("BENCH_SCYLLA_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+        for (label, store) in [("embedded SQLite", String::new()), ("ScyllaDB (Cassandra)", store_toml(&node, "bench_report"))] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (ms, import_rate, pageviews) = report_ms(dir.path(), &store, n).await;
+            println!(
+                "  30-day report, two filters, {n} events over 90 days, on {label:<22} {ms:>7.1} ms   (import {import_rate:.0} events/s; {pageviews} pageviews matched)"
+            );
+        }
     }
 }

@@ -15,7 +15,8 @@ cargo test --features ssr
 
 say "the ScyllaDB backend on a real CQL server (Apache Cassandra 5.0, started here)"
 CQL_DIR=$(mktemp -d)
-CQL_PORT=${PULSE_TEST_CQL_PORT:-19042}
+# not 19042: that is the storage port of a node on the default 9042 (cassandra.sh: CQL + 10000)
+CQL_PORT=${PULSE_TEST_CQL_PORT:-19142}
 cleanup_cql() { scripts/cassandra.sh stop "$CQL_DIR" >/dev/null 2>&1 || true; rm -rf "$CQL_DIR"; }
 trap cleanup_cql EXIT
 scripts/cassandra.sh start "$CQL_DIR" "$CQL_PORT"

@@ -137,7 +137,7 @@ impl ScyllaStore {
         let insert_bucket = format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}");
 
         let mut rows: Vec<((&str, i64), usize, EventInsert<'_>)> = Vec::with_capacity(events.len());
-        let mut seqs: Vec<((&str, i64), usize, (&str, i64, i64, CqlTimestamp))> = Vec::with_capacity(events.len());
+        let mut seqs: Vec<((&str, i64), usize, SeqRow<'_>)> = Vec::with_capacity(events.len());
         let mut hours: std::collections::BTreeSet<(&str, i64)> = std::collections::BTreeSet::new();
         for &(e, seq, client_id) in events {
             let props = if e.props.is_empty() { None } else { Some(serde_json::to_string(&e.props)?) };
@@ -205,7 +205,7 @@ impl ScyllaStore {
         }
         let mut batch = Batch::new(BatchType::Unlogged);
         for _ in 0..rows.len() {
-            batch.append_statement(Statement::new(cql.as_str()));
+            batch.append_statement(Statement::new(super::qualify(&cql, &self.keyspace)));
         }
         batch.set_consistency(self.consistency);
         batch.set_is_idempotent(true);
@@ -424,6 +424,9 @@ impl ScyllaStore {
         Ok(())
     }
 }
+
+/// One `event_seqs` row: website, block, seq, time.
+type SeqRow<'a> = (&'a str, i64, i64, CqlTimestamp);
 
 /// The values of one `events` row, bound by column name.
 #[derive(SerializeRow)]

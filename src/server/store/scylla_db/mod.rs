@@ -25,6 +25,32 @@ use scylla::statement::{Consistency, SerialConsistency};
 use super::StoreError;
 use crate::server::config::StoreConfig;
 
+/// `cql` with its table names qualified by `keyspace` (after `FROM`, `INTO`, `UPDATE` and
+/// `CREATE TABLE IF NOT EXISTS`; names that have a dot already are left alone). Statements
+/// name their keyspace instead of relying on `USE`, which Cassandra warns about for prepared
+/// statements (a keyspace changed under a prepared statement is ambiguous).
+pub(crate) fn qualify(cql: &str, keyspace: &str) -> String {
+    let mut out = String::with_capacity(cql.len() + 4 * keyspace.len());
+    let mut qualify_next = false;
+    let mut words = cql.split(' ').peekable();
+    while let Some(word) = words.next() {
+        if qualify_next && !word.is_empty() && !word.contains('.') {
+            out.push_str(keyspace);
+            out.push('.');
+        }
+        out.push_str(word);
+        if words.peek().is_some() {
+            out.push(' ');
+        }
+        if !word.is_empty() {
+            let w = word.to_ascii_uppercase();
+            qualify_next = matches!(w.as_str(), "FROM" | "INTO" | "UPDATE")
+                || (w == "EXISTS" && out.trim_start().to_ascii_uppercase().starts_with("CREATE TABLE"));
+        }
+    }
+    out
+}
+
 /// Which server speaks CQL on the other end (from `system.local`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -90,6 +116,7 @@ pub struct ScyllaStore {
     consistency: Consistency,
     seqs: Arc<seq::SeqLeases>,
     ttl_secs: u32,
+    keyspace: Arc<str>,
     /// (website, hour) pairs this process has recorded in `event_buckets` (bounded).
     hours: Arc<std::sync::Mutex<std::collections::HashSet<(String, i64)>>>,
 }
@@ -131,8 +158,8 @@ impl ScyllaStore {
         tracing::info!(nodes, keyspace = cfg.keyspace, ?dialect, consistency = cfg.consistency, "ScyllaDB store open");
         let db = Arc::new(CachingSession::from(session, 256));
         let ttl_secs = cfg.retention_days.saturating_mul(86_400);
-        let seqs = Arc::new(seq::SeqLeases::new(db.clone()));
-        Ok(Self { db, consistency, seqs, ttl_secs, hours: Default::default() })
+        let seqs = Arc::new(seq::SeqLeases::new(db.clone(), &cfg.keyspace));
+        Ok(Self { db, consistency, seqs, ttl_secs, keyspace: cfg.keyspace.as_str().into(), hours: Default::default() })
     }
 
     async fn dialect(session: &scylla::client::session::Session) -> Dialect {
@@ -145,7 +172,7 @@ impl ScyllaStore {
 
     /// A statement at the configured consistency; `idempotent` lets the driver retry it.
     fn stmt(&self, cql: &str, idempotent: bool) -> Statement {
-        let mut s = Statement::new(cql);
+        let mut s = Statement::new(qualify(cql, &self.keyspace));
         s.set_consistency(self.consistency);
         s.set_is_idempotent(idempotent);
         s.set_request_timeout(Some(REQUEST_TIMEOUT));
@@ -157,5 +184,26 @@ impl ScyllaStore {
         let mut s = self.stmt(cql, false);
         s.set_serial_consistency(Some(SerialConsistency::LocalSerial));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualify;
+
+    #[test]
+    fn table_names_get_the_keyspace() {
+        assert_eq!(qualify("SELECT id FROM users WHERE id = ?", "ks"), "SELECT id FROM ks.users WHERE id = ?");
+        assert_eq!(
+            qualify("INSERT INTO settings (key, value) VALUES (?, ?) IF NOT EXISTS USING TTL 5", "ks"),
+            "INSERT INTO ks.settings (key, value) VALUES (?, ?) IF NOT EXISTS USING TTL 5"
+        );
+        assert_eq!(qualify("UPDATE users SET a = ? WHERE id = ?", "ks"), "UPDATE ks.users SET a = ? WHERE id = ?");
+        assert_eq!(qualify("DELETE FROM events WHERE website_id = ?", "ks"), "DELETE FROM ks.events WHERE website_id = ?");
+        assert_eq!(qualify("SELECT release_version FROM system.local", "ks"), "SELECT release_version FROM system.local");
+        assert_eq!(
+            qualify("CREATE TABLE IF NOT EXISTS events (\n a int PRIMARY KEY)", "ks"),
+            "CREATE TABLE IF NOT EXISTS ks.events (\n a int PRIMARY KEY)"
+        );
     }
 }

@@ -131,9 +131,9 @@ async fn ddl(session: &Session, q: &str) -> Result<(), StoreError> {
 
 /// Creates the keyspace if needed and brings its tables to the newest version.
 pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts: &EventOptions) -> Result<(), StoreError> {
-    let ddl = |q: String| async move { ddl(session, &q).await };
+    let ddl = |q: String| async move { ddl(session, &super::qualify(&q, keyspace)).await };
+    let q = |cql: &str| super::qualify(cql, keyspace);
     ddl(format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")).await?;
-    session.use_keyspace(keyspace, false).await.map_err(cql_err)?;
     ddl("CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, state text, owner uuid, at timestamp)".into())
         .await?;
     let me = uuid::Uuid::new_v4();
@@ -141,7 +141,7 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
         loop {
             let claim = session
                 .query_unpaged(
-                    "INSERT INTO schema_migrations (version, state, owner, at) VALUES (?, 'applying', ?, toTimestamp(now())) IF NOT EXISTS",
+                    q("INSERT INTO schema_migrations (version, state, owner, at) VALUES (?, 'applying', ?, toTimestamp(now())) IF NOT EXISTS"),
                     (version, me),
                 )
                 .await
@@ -152,7 +152,7 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
             // another process holds it: done, or wait for it (a claim older than a minute was
             // left by a process that died; its statements are idempotent, so take it over)
             let row = session
-                .query_unpaged("SELECT state, at FROM schema_migrations WHERE version = ?", (version,))
+                .query_unpaged(q("SELECT state, at FROM schema_migrations WHERE version = ?"), (version,))
                 .await
                 .map_err(cql_err)?
                 .into_rows_result()
@@ -169,7 +169,7 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
             }
         }
         let done: Option<(Option<String>,)> = session
-            .query_unpaged("SELECT state FROM schema_migrations WHERE version = ?", (version,))
+            .query_unpaged(q("SELECT state FROM schema_migrations WHERE version = ?"), (version,))
             .await
             .map_err(cql_err)?
             .into_rows_result()
@@ -184,7 +184,7 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
         }
         session.await_schema_agreement().await.map_err(cql_err)?;
         session
-            .query_unpaged("UPDATE schema_migrations SET state = 'done', at = toTimestamp(now()) WHERE version = ?", (version,))
+            .query_unpaged(q("UPDATE schema_migrations SET state = 'done', at = toTimestamp(now()) WHERE version = ?"), (version,))
             .await
             .map_err(cql_err)?;
         tracing::info!(version, what, "schema migration applied");

@@ -21,13 +21,18 @@ const BLOCK: i64 = 4_096;
 
 pub struct SeqLeases {
     db: Arc<CachingSession>,
+    keyspace: String,
     /// Per website: the next number to hand out and the end of the claimed block (exclusive).
     blocks: Mutex<HashMap<String, (i64, i64)>>,
 }
 
 impl SeqLeases {
-    pub fn new(db: Arc<CachingSession>) -> Self {
-        Self { db, blocks: Mutex::new(HashMap::new()) }
+    pub fn new(db: Arc<CachingSession>, keyspace: &str) -> Self {
+        Self { db, keyspace: keyspace.to_string(), blocks: Mutex::new(HashMap::new()) }
+    }
+
+    fn statement(&self, cql: &str) -> Statement {
+        Statement::new(super::qualify(cql, &self.keyspace))
     }
 
     /// The next sequence number of `website_id`, claiming a new block when this one is used up.
@@ -51,7 +56,7 @@ impl SeqLeases {
     }
 
     async fn current(&self, website_id: &str) -> Result<Option<i64>, StoreError> {
-        let mut read = Statement::new("SELECT next FROM seq_leases WHERE website_id = ?");
+        let mut read = self.statement("SELECT next FROM seq_leases WHERE website_id = ?");
         // linearizable with the compare-and-set below
         read.set_consistency(scylla::statement::Consistency::LocalSerial);
         let rows = self.db.execute_unpaged(read, (website_id,)).await.map_err(cql_err)?;
@@ -65,11 +70,11 @@ impl SeqLeases {
             let current = self.current(website_id).await?;
             let (start, mut stmt, applied) = match current {
                 None => {
-                    let s = Statement::new("INSERT INTO seq_leases (website_id, next) VALUES (?, ?) IF NOT EXISTS");
+                    let s = self.statement("INSERT INTO seq_leases (website_id, next) VALUES (?, ?) IF NOT EXISTS");
                     (1, s, None)
                 }
                 Some(next) => {
-                    let s = Statement::new("UPDATE seq_leases SET next = ? WHERE website_id = ? IF next = ?");
+                    let s = self.statement("UPDATE seq_leases SET next = ? WHERE website_id = ? IF next = ?");
                     (next, s, Some(next))
                 }
             };
