@@ -21,10 +21,11 @@ cleanup_cql() { scripts/cassandra.sh stop "$CQL_DIR" >/dev/null 2>&1 || true; rm
 trap cleanup_cql EXIT
 scripts/cassandra.sh start "$CQL_DIR" "$CQL_PORT"
 export PULSE_TEST_CQL="127.0.0.1:$CQL_PORT"
-# the store conformance suite on both backends, then the live path (ingest -> WS/SSE -> resume
-# by cursor and Last-Event-ID, restart, history) with the server on ScyllaDB
+# the store conformance suite on both backends, then with the server on ScyllaDB: the live path
+# (ingest -> WS/SSE -> resume by cursor and Last-Event-ID, restart, kill -9), history, and the
+# reports against a brute-force count (DST days included) and `pulse import`
 cargo test --features ssr --test store_conformance -- --include-ignored
-PULSE_TEST_STORE=scylla cargo test --features ssr --test live --test restart --test history --test durability
+PULSE_TEST_STORE=scylla cargo test --features ssr --test live --test restart --test history --test durability --test analytics
 # last and alone: stops and restarts the node under load (503, /health, notices, recovery)
 PULSE_TEST_STORE=scylla PULSE_TEST_CQL_DIR="$CQL_DIR" cargo test --features ssr --test store_outage -- --ignored
 cleanup_cql

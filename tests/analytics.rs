@@ -385,13 +385,10 @@ async fn pulse_import_stores_a_file_once_and_names_what_it_rejects() {
     std::fs::write(&file, lines.join("\n")).unwrap();
 
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
-            .args(["import", "--website", &ctx.site])
-            .arg(&file)
-            .env("PULSE_DATA_DIR", ctx.dir.path())
-            .env("PULSE_CONFIG", ctx.dir.path().join("none.toml"))
-            .output()
-            .unwrap()
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"));
+        cmd.args(["import", "--website", &ctx.site]).arg(&file);
+        store_env(&mut cmd, ctx.dir.path());
+        cmd.output().unwrap()
     };
     let out = run();
     let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -34,15 +34,9 @@ impl Drop for Running {
 
 /// Starts `pulse serve` on the test's store and waits (≤ 30 s) until `/health` answers 200.
 async fn spawn(dir: &std::path::Path, port: u16) -> Running {
-    let cfg = config(dir);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pulse"));
-    cmd.env("PULSE_DATA_DIR", dir)
-        .env("PULSE_ADDR", format!("127.0.0.1:{port}"))
-        .env("PULSE_CONFIG", dir.join("none.toml"))
-        .env("PULSE_STORE", if on_scylla() { "scylla" } else { "sqlite" })
-        .env("PULSE_SCYLLA_NODES", cfg.store.nodes.join(","))
-        .env("PULSE_SCYLLA_KEYSPACE", &cfg.store.keyspace)
-        .env("PULSE_SCYLLA_CONSISTENCY", &cfg.store.consistency)
+    store_env(&mut cmd, dir);
+    cmd.env("PULSE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

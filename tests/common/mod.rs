@@ -47,6 +47,18 @@ pub fn keyspace_for(dir: &Path) -> String {
     format!("t{:016x}", h.finish())
 }
 
+/// Points a `pulse` command at the same store as `config(dir)` (SQLite in `dir`, or the test
+/// keyspace on the CQL node).
+pub fn store_env(cmd: &mut std::process::Command, dir: &Path) {
+    let cfg = config(dir);
+    cmd.env("PULSE_DATA_DIR", dir)
+        .env("PULSE_CONFIG", dir.join("none.toml"))
+        .env("PULSE_STORE", if on_scylla() { "scylla" } else { "sqlite" })
+        .env("PULSE_SCYLLA_NODES", cfg.store.nodes.join(","))
+        .env("PULSE_SCYLLA_KEYSPACE", &cfg.store.keyspace)
+        .env("PULSE_SCYLLA_CONSISTENCY", &cfg.store.consistency);
+}
+
 pub fn config(dir: &Path) -> Config {
     let mut cfg = Config { data_dir: dir.to_path_buf(), demo: false, ..Default::default() };
     if on_scylla() {

@@ -75,7 +75,7 @@ impl ScyllaStore {
     }
 
     /// All rows of a query, paged by the driver.
-    async fn all<R>(&self, cql: &str, values: impl scylla::serialize::row::SerializeRow) -> Result<Vec<R>, StoreError>
+    pub(super) async fn all<R>(&self, cql: &str, values: impl scylla::serialize::row::SerializeRow) -> Result<Vec<R>, StoreError>
     where
         R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
     {

@@ -48,28 +48,28 @@ fn by_partition<K: Ord, V>(rows: Vec<(K, usize, V)>) -> Vec<Vec<V>> {
     groups.into_values().flatten().map(|(_, rows)| rows).collect()
 }
 
-const EVENT_COLUMNS: &str = "id, website_id, time, seq, kind, pathname, url, referrer, source, title, \
+pub(super) const EVENT_COLUMNS: &str = "id, website_id, time, seq, kind, pathname, url, referrer, source, title, \
                              visitor_id, session_id, device, browser, os, country, props";
 
 #[derive(DeserializeRow)]
-struct EventRow {
-    id: Uuid,
-    website_id: String,
-    time: CqlTimestamp,
-    seq: i64,
-    kind: String,
-    pathname: String,
-    url: String,
-    referrer: Option<String>,
-    source: Option<String>,
-    title: Option<String>,
-    visitor_id: String,
-    session_id: Option<String>,
-    device: String,
-    browser: Option<String>,
-    os: Option<String>,
-    country: Option<String>,
-    props: Option<String>,
+pub(super) struct EventRow {
+    pub id: Uuid,
+    pub website_id: String,
+    pub time: CqlTimestamp,
+    pub seq: i64,
+    pub kind: String,
+    pub pathname: String,
+    pub url: String,
+    pub referrer: Option<String>,
+    pub source: Option<String>,
+    pub title: Option<String>,
+    pub visitor_id: String,
+    pub session_id: Option<String>,
+    pub device: String,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    pub country: Option<String>,
+    pub props: Option<String>,
 }
 
 impl EventRow {
@@ -191,6 +191,18 @@ impl ScyllaStore {
             requests.push(async move { self.db.execute_unpaged(stmt, (site, bucket)).await.map(|_| ()).map_err(cql_err) }.boxed());
         }
         futures::stream::iter(requests).buffer_unordered(WRITES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
+        // late events (imports, stragglers) into hours that may be rolled up: after they are
+        // stored, so a rollup computed before them is known to be out of date
+        let mut late: Vec<(&str, i64)> = events
+            .iter()
+            .map(|(e, ..)| (e.website_id.as_str(), bucket_of(e.time.timestamp_millis())))
+            .filter(|&(_, bucket)| super::rollups::may_be_rolled_up(bucket))
+            .collect();
+        late.sort_unstable();
+        late.dedup();
+        if !late.is_empty() {
+            self.mark_written(&late).await?;
+        }
         for (site, bucket) in hours {
             self.remember_hour(site, bucket);
         }
@@ -281,7 +293,7 @@ impl ScyllaStore {
     }
 
     /// A website's non-empty hour buckets within `[lo, hi]`, newest first.
-    async fn buckets(&self, website_id: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError> {
+    pub(super) async fn buckets(&self, website_id: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError> {
         self.db
             .execute_iter(
                 self.stmt("SELECT bucket FROM event_buckets WHERE website_id = ? AND bucket >= ? AND bucket <= ?", true),
@@ -364,16 +376,7 @@ impl ScyllaStore {
             .map(|bucket| {
                 let cql = &cql;
                 async move {
-                    let rows: Vec<EventRow> = self
-                        .db
-                        .execute_iter(self.stmt(cql, true), (website_id, bucket, CqlTimestamp(since_ms)))
-                        .await
-                        .map_err(cql_err)?
-                        .rows_stream::<EventRow>()
-                        .map_err(cql_err)?
-                        .try_collect()
-                        .await
-                        .map_err(cql_err)?;
+                    let rows: Vec<EventRow> = self.all(cql, (website_id, bucket, CqlTimestamp(since_ms))).await?;
                     rows.into_iter().map(EventRow::into_stored).collect::<Result<Vec<_>, _>>()
                 }
             })
@@ -404,12 +407,14 @@ impl ScyllaStore {
         if let Ok(mut h) = self.hours.lock() {
             h.retain(|(site, _)| site != website_id);
         }
-        for bucket in self.buckets(website_id, i64::MIN, i64::MAX).await? {
+        let buckets = self.buckets(website_id, i64::MIN, i64::MAX).await?;
+        for &bucket in &buckets {
             self.db
                 .execute_unpaged(self.stmt("DELETE FROM events WHERE website_id = ? AND bucket = ?", true), (website_id, bucket))
                 .await
                 .map_err(cql_err)?;
         }
+        self.delete_rollups(website_id, &buckets).await?;
         let high = self.seqs.high_water(website_id).await? as i64;
         for block in 0..=block_of(high) {
             self.db
@@ -550,65 +555,43 @@ impl EventStore for ScyllaStore {
     }
 
     async fn stats(&self, q: &StatsQuery) -> Result<StatsReport, StoreError> {
-        // Aggregated here from the hour partitions of the range, oldest first (the rollup
-        // tables are not built yet; see the README).
+        // Aggregated here from the hours of the range, oldest first: each closed hour from its
+        // rollup when that is current (see `rollups`), else from the raw hour partition.
         let (from_ms, to_ms) = (q.from.timestamp_millis(), q.to.timestamp_millis());
         let mut buckets = self.buckets(&q.website_id, bucket_of(from_ms), bucket_of(to_ms.saturating_sub(1))).await?;
         buckets.reverse();
-        let cql = "SELECT time, seq, kind, pathname, url, source, visitor_id, session_id, device, browser, os, country, props \
-                   FROM events WHERE website_id = ? AND bucket = ? AND time >= ? AND time < ?";
-        type Row = (
-            CqlTimestamp,
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
         let site = q.website_id.as_str();
         let mut hours = futures::stream::iter(buckets)
-            .map(|bucket| async move {
-                let mut rows: Vec<Row> = self
-                    .db
-                    .execute_iter(self.stmt(cql, true), (site, bucket, CqlTimestamp(from_ms), CqlTimestamp(to_ms)))
-                    .await
-                    .map_err(cql_err)?
-                    .rows_stream::<Row>()
-                    .map_err(cql_err)?
-                    .try_collect()
-                    .await
-                    .map_err(cql_err)?;
-                rows.reverse(); // stored newest first
-                Ok::<_, StoreError>(rows)
-            })
+            .map(|bucket| self.report_hour(site, bucket, from_ms, to_ms))
             .buffered(BUCKETS_IN_FLIGHT);
         let mut agg = Aggregator::new(q);
         while let Some(rows) = hours.try_next().await? {
             for r in &rows {
                 agg.add(&AggRow {
-                    time_ms: r.0.0,
-                    kind: &r.2,
-                    pathname: &r.3,
-                    url: &r.4,
-                    source: r.5.as_deref(),
-                    visitor_id: &r.6,
-                    session_id: r.7.as_deref(),
-                    device: &r.8,
-                    browser: r.9.as_deref(),
-                    os: r.10.as_deref(),
-                    country: r.11.as_deref(),
-                    props: r.12.as_deref(),
+                    time_ms: r.0,
+                    kind: &r.1,
+                    pathname: &r.2,
+                    url: &r.3,
+                    source: r.4.as_deref(),
+                    visitor_id: &r.5,
+                    session_id: r.6.as_deref(),
+                    device: &r.7,
+                    browser: r.8.as_deref(),
+                    os: r.9.as_deref(),
+                    country: r.10.as_deref(),
+                    props: r.11.as_deref(),
                 });
             }
         }
         Ok(agg.finish())
+    }
+
+    async fn maintain(&self) -> Result<(), StoreError> {
+        // called every second; a rollup pass every 30 s, off the write path
+        if self.rollups.due() {
+            self.roll_up_closed_hours().await?;
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod events;
+mod rollups;
 mod schema;
 mod seq;
 
@@ -117,6 +118,7 @@ pub struct ScyllaStore {
     seqs: Arc<seq::SeqLeases>,
     ttl_secs: u32,
     keyspace: Arc<str>,
+    rollups: Arc<rollups::Schedule>,
     /// (website, hour) pairs this process has recorded in `event_buckets` (bounded).
     hours: Arc<std::sync::Mutex<std::collections::HashSet<(String, i64)>>>,
 }
@@ -159,7 +161,7 @@ impl ScyllaStore {
         let db = Arc::new(CachingSession::from(session, 256));
         let ttl_secs = cfg.retention_days.saturating_mul(86_400);
         let seqs = Arc::new(seq::SeqLeases::new(db.clone(), &cfg.keyspace));
-        Ok(Self { db, consistency, seqs, ttl_secs, keyspace: cfg.keyspace.as_str().into(), hours: Default::default() })
+        Ok(Self { db, consistency, seqs, ttl_secs, keyspace: cfg.keyspace.as_str().into(), rollups: Default::default(), hours: Default::default() })
     }
 
     async fn dialect(session: &scylla::client::session::Session) -> Dialect {

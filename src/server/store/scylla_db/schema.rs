@@ -103,6 +103,25 @@ fn migrations(opts: &EventOptions) -> Vec<(i32, &'static str, Vec<String>)> {
             "CREATE TABLE IF NOT EXISTS share_by_token (token_hash text PRIMARY KEY, website_id text)".into(),
             "CREATE TABLE IF NOT EXISTS settings (key text PRIMARY KEY, value text)".into(),
         ],
+    ), (
+        2,
+        "hour rollups for reports",
+        vec![
+            // one row per website and closed hour: the report columns of its events as JSON
+            // text (`rows`), the `last_write` mark it was computed after (`as_of`), and the
+            // latest late write into the hour (`last_write`)
+            format!(
+                "CREATE TABLE IF NOT EXISTS event_hours (
+                    website_id text, bucket bigint, rows text, events int, as_of bigint, last_write bigint,
+                    PRIMARY KEY ((website_id, bucket))
+                ){}",
+                if opts.retention_days > 0 {
+                    format!(" WITH default_time_to_live = {}", u64::from(opts.retention_days) * 86_400 + 3_600)
+                } else {
+                    String::new()
+                }
+            ),
+        ],
     )]
 }
 

@@ -1,0 +1,219 @@
+//! Hour rollups for reports on ScyllaDB. A closed hour of a website is folded into one row of
+//! `event_hours`: the columns a report reads, of every event of the hour, in order, as one
+//! JSON text — a 30-day report then reads 720 single cells instead of every event row.
+//! Reports stay exact under any combination of filters (distinct visitors and sessions
+//! included), because the rollup keeps the rows the aggregate needs, not counts.
+//!
+//! Any process may compute any hour, and computing it twice gives the same row. A write into
+//! an hour that may be rolled up already (a late or imported event) bumps the hour's
+//! `last_write` after the event is stored; a rollup records the `last_write` it saw before
+//! reading the hour (`as_of`), so a report uses it only while `as_of >= last_write` and reads
+//! the raw hour otherwise, until the next pass recomputes it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use scylla::value::CqlTimestamp;
+use serde::{Deserialize, Serialize};
+
+use super::events::{bucket_of, EventRow, EVENT_COLUMNS};
+use super::schema::BUCKET_MS;
+use super::{cql_err, ScyllaStore};
+use crate::server::store::StoreError;
+
+/// An hour is rolled up once it closed this long ago (events are stamped at ingest and stored
+/// within milliseconds; this leaves ample room).
+pub const SETTLE_MS: i64 = 5 * 60_000;
+/// How often a pass looks for hours to roll up.
+pub const PASS_EVERY: Duration = Duration::from_secs(30);
+/// How far back a pass looks (older hours are rolled up already, or read raw).
+const LOOK_BACK_MS: i64 = 400 * 86_400_000;
+/// Hours rolled up at once.
+const HOURS_IN_FLIGHT: usize = 4;
+
+/// One event as a report reads it: time, kind, pathname, url, source, visitor, session,
+/// device, browser, os, country, props (JSON).
+pub type ReportRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+#[derive(Serialize, Deserialize)]
+struct Encoded(Vec<ReportRow>);
+
+/// Marks for `last_write`: increasing within the process (several marks in one millisecond
+/// stay ordered).
+static LAST_MARK: AtomicI64 = AtomicI64::new(0);
+
+fn next_mark() -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut prev = LAST_MARK.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST_MARK.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
+/// Whether an event of `bucket` written now may land in an hour that is rolled up already.
+pub fn may_be_rolled_up(bucket: i64) -> bool {
+    bucket < bucket_of(chrono::Utc::now().timestamp_millis() - SETTLE_MS)
+}
+
+/// The state of one pass schedule: when the last pass started, and whether one runs.
+#[derive(Default)]
+pub struct Schedule {
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Schedule {
+    /// `true` (and the clock restarts) when a pass is due.
+    pub fn due(&self) -> bool {
+        let Ok(mut last) = self.last.lock() else { return false };
+        if last.is_some_and(|t| t.elapsed() < PASS_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
+
+impl ScyllaStore {
+    /// After late writes into `hours` are stored: their rollups are out of date.
+    pub(super) async fn mark_written(&self, hours: &[(&str, i64)]) -> Result<(), StoreError> {
+        let mark = next_mark();
+        // by index: closures over plain numbers keep the futures `Send` for the trait
+        futures::stream::iter(0..hours.len())
+            .map(|i| async move {
+                let (site, bucket) = hours[i];
+                self.db
+                    .execute_unpaged(
+                        self.stmt("UPDATE event_hours SET last_write = ? WHERE website_id = ? AND bucket = ?", true),
+                        (mark, site, bucket),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(cql_err)
+            })
+            .buffer_unordered(64)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// The raw events of one hour within `[from_ms, to_ms)`, oldest first.
+    pub(super) async fn raw_hour(&self, site: &str, bucket: i64, from_ms: i64, to_ms: i64) -> Result<Vec<ReportRow>, StoreError> {
+        // clustering order is (time, seq) newest first: reversed, the hour is in commit order
+        let cql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE website_id = ? AND bucket = ? AND time >= ? AND time < ?");
+        let mut rows: Vec<EventRow> = self.all(&cql, (site, bucket, CqlTimestamp(from_ms), CqlTimestamp(to_ms))).await?;
+        rows.reverse(); // stored newest first
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.time.0, r.kind, r.pathname, r.url, r.source, r.visitor_id, r.session_id, r.device, r.browser, r.os, r.country, r.props))
+            .collect())
+    }
+
+    /// The events of one hour within `[from_ms, to_ms)` for a report, oldest first: from its
+    /// rollup when that is current, else raw.
+    pub(super) async fn report_hour(&self, site: &str, bucket: i64, from_ms: i64, to_ms: i64) -> Result<Vec<ReportRow>, StoreError> {
+        let rollup = self
+            .db
+            .execute_unpaged(
+                self.stmt("SELECT rows, as_of, last_write FROM event_hours WHERE website_id = ? AND bucket = ?", true),
+                (site, bucket),
+            )
+            .await
+            .map_err(cql_err)?
+            .into_rows_result()
+            .map_err(cql_err)?
+            .maybe_first_row::<(Option<String>, Option<i64>, Option<i64>)>()
+            .map_err(cql_err)?;
+        if let Some((Some(json), Some(as_of), last_write)) = rollup
+            && as_of >= last_write.unwrap_or(0)
+        {
+            let Encoded(rows) = serde_json::from_str(&json)?;
+            let whole = bucket * BUCKET_MS >= from_ms && (bucket + 1) * BUCKET_MS <= to_ms;
+            return Ok(if whole { rows } else { rows.into_iter().filter(|r| r.0 >= from_ms && r.0 < to_ms).collect() });
+        }
+        self.raw_hour(site, bucket, from_ms, to_ms).await
+    }
+
+    /// Rolls up one hour if it has no current rollup; `true` if it did.
+    async fn roll_up(&self, site: &str, bucket: i64) -> Result<bool, StoreError> {
+        let state = self
+            .db
+            .execute_unpaged(
+                self.stmt("SELECT as_of, last_write FROM event_hours WHERE website_id = ? AND bucket = ?", true),
+                (site, bucket),
+            )
+            .await
+            .map_err(cql_err)?
+            .into_rows_result()
+            .map_err(cql_err)?
+            .maybe_first_row::<(Option<i64>, Option<i64>)>()
+            .map_err(cql_err)?;
+        let last_write = state.and_then(|s| s.1).unwrap_or(0);
+        if let Some((Some(as_of), _)) = state
+            && as_of >= last_write
+        {
+            return Ok(false);
+        }
+        // read after `last_write`: a write that lands later bumps it past `as_of`
+        let rows = self.raw_hour(site, bucket, bucket * BUCKET_MS, (bucket + 1) * BUCKET_MS).await?;
+        let events = rows.len() as i32;
+        let json = serde_json::to_string(&Encoded(rows))?;
+        self.db
+            .execute_unpaged(
+                self.stmt("UPDATE event_hours SET rows = ?, events = ?, as_of = ? WHERE website_id = ? AND bucket = ?", true),
+                (json, events, last_write, site, bucket),
+            )
+            .await
+            .map_err(cql_err)?;
+        Ok(true)
+    }
+
+    /// One pass: every closed, non-empty hour of every website without a current rollup.
+    pub(super) async fn roll_up_closed_hours(&self) -> Result<usize, StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let newest_closed = bucket_of(now - SETTLE_MS) - 1;
+        let mut done = 0;
+        for site in self.website_ids().await? {
+            let hours = self.buckets(&site, bucket_of(now - LOOK_BACK_MS), newest_closed).await?;
+            let site = site.as_str();
+            let rolled: Vec<bool> = futures::stream::iter(hours)
+                .map(|bucket| self.roll_up(site, bucket))
+                .buffer_unordered(HOURS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            done += rolled.into_iter().filter(|r| *r).count();
+        }
+        if done > 0 {
+            tracing::info!(hours = done, "rolled up closed hours");
+        }
+        Ok(done)
+    }
+
+    /// Removes a website's rollups (with its events).
+    pub(super) async fn delete_rollups(&self, site: &str, buckets: &[i64]) -> Result<(), StoreError> {
+        for &bucket in buckets {
+            self.db
+                .execute_unpaged(self.stmt("DELETE FROM event_hours WHERE website_id = ? AND bucket = ?", true), (site, bucket))
+                .await
+                .map_err(cql_err)?;
+        }
+        Ok(())
+    }
+}
