@@ -31,6 +31,9 @@ pub const PASS_EVERY: Duration = Duration::from_secs(30);
 const LOOK_BACK_MS: i64 = 400 * 86_400_000;
 /// Hours rolled up at once.
 const HOURS_IN_FLIGHT: usize = 4;
+/// Hours remembered as current (a pass skips them without a read); past this the memory is
+/// cleared and the next pass looks at every hour once more.
+const KNOWN_CURRENT: usize = 200_000;
 
 /// One event as a report reads it: time, kind, pathname, url, source, visitor, session,
 /// device, browser, os, country, props (JSON).
@@ -77,6 +80,13 @@ pub fn may_be_rolled_up(bucket: i64) -> bool {
 #[derive(Default)]
 pub struct Schedule {
     last: std::sync::Mutex<Option<Instant>>,
+    /// (website, hour) whose rollup this process made or found current. A late write by this
+    /// process forgets the hour; one by another process is caught by that process's pass (and
+    /// reports check `as_of` themselves either way).
+    current: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
+    /// Bumped by every `forget`: an hour looked at while a late write happened is not
+    /// remembered (the write may have landed after the look).
+    forgotten: AtomicI64,
 }
 
 impl Schedule {
@@ -89,11 +99,37 @@ impl Schedule {
         *last = Some(Instant::now());
         true
     }
+
+    fn is_current(&self, site: &str, bucket: i64) -> bool {
+        self.current.lock().is_ok_and(|c| c.contains(&(site.to_string(), bucket)))
+    }
+
+    fn set_current(&self, site: &str, bucket: i64, generation: i64) {
+        if let Ok(mut c) = self.current.lock() {
+            if self.forgotten.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            if c.len() >= KNOWN_CURRENT {
+                c.clear();
+            }
+            c.insert((site.to_string(), bucket));
+        }
+    }
+
+    fn forget(&self, hours: &[(&str, i64)]) {
+        if let Ok(mut c) = self.current.lock() {
+            self.forgotten.fetch_add(1, Ordering::SeqCst);
+            for &(site, bucket) in hours {
+                c.remove(&(site.to_string(), bucket));
+            }
+        }
+    }
 }
 
 impl ScyllaStore {
     /// After late writes into `hours` are stored: their rollups are out of date.
     pub(super) async fn mark_written(&self, hours: &[(&str, i64)]) -> Result<(), StoreError> {
+        self.rollups.forget(hours);
         let mark = next_mark();
         // by index: closures over plain numbers keep the futures `Send` for the trait
         futures::stream::iter(0..hours.len())
@@ -191,10 +227,16 @@ impl ScyllaStore {
         let newest_closed = bucket_of(now - SETTLE_MS) - 1;
         let mut done = 0;
         for site in self.website_ids().await? {
-            let hours = self.buckets(&site, bucket_of(now - LOOK_BACK_MS), newest_closed).await?;
+            let mut hours = self.buckets(&site, bucket_of(now - LOOK_BACK_MS), newest_closed).await?;
+            hours.retain(|&b| !self.rollups.is_current(&site, b));
             let site = site.as_str();
             let rolled: Vec<bool> = futures::stream::iter(hours)
-                .map(|bucket| self.roll_up(site, bucket))
+                .map(|bucket| async move {
+                    let generation = self.rollups.forgotten.load(Ordering::SeqCst);
+                    let rolled = self.roll_up(site, bucket).await?;
+                    self.rollups.set_current(site, bucket, generation);
+                    Ok::<_, StoreError>(rolled)
+                })
                 .buffer_unordered(HOURS_IN_FLIGHT)
                 .try_collect()
                 .await?;
