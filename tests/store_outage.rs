@@ -56,7 +56,14 @@ async fn an_outage_answers_503_keeps_live_streams_and_loses_no_acknowledged_even
     assert!(on_scylla(), "run with PULSE_TEST_STORE=scylla");
     let node_dir = std::env::var("PULSE_TEST_CQL_DIR").expect("PULSE_TEST_CQL_DIR: the CQL node's directory");
     let port = test_cql_node().unwrap().rsplit(':').next().unwrap().to_string();
-    let ctx = Arc::new(setup().await);
+    // four clients from one address as fast as they can: no per-IP limit in the way
+    let ctx = Arc::new(
+        setup_with(|c| {
+            c.ingest.rate_per_ip = 1_000_000;
+            c.ingest.burst_per_ip = 1_000_000;
+        })
+        .await,
+    );
     let (mut ws, _snapshot) = ctx.watch().await;
 
     let load = Arc::new(Mutex::new(Load::default()));

@@ -110,6 +110,10 @@ async fn write_loop(
     committed_tx: mpsc::Sender<Stored>,
     mut publisher: JoinHandle<Option<String>>,
 ) -> Option<String> {
+    let depth = store.appends_in_flight().max(1);
+    if depth > 1 {
+        return write_loop_pipelined(depth, cfg, store, metrics, health, rx, shutdown, committed_tx, publisher).await;
+    }
     let max = cfg.batch_max.max(1);
     let linger = Duration::from_millis(cfg.batch_linger_ms);
     let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
@@ -162,6 +166,92 @@ async fn write_loop(
     }
     // refuse whatever is still queued (their requests answer 503): nothing is acknowledged
     // that was not stored
+    rx.close();
+    drop(committed_tx);
+    if !publisher_done {
+        let ended = publisher.await;
+        if failure.is_none() && !matches!(ended, Ok(None)) {
+            failure = Some(publisher_failure(ended));
+        }
+    }
+    match &failure {
+        None => tracing::info!("writer flushed and stopped"),
+        Some(reason) => tracing::error!(%reason, "writer stopped"),
+    }
+    failure
+}
+
+/// `write_loop` for a store that takes several batches at once (a networked store, where a
+/// commit is a few round trips): up to `depth` commits in flight, started in queue order,
+/// answered and published in that same order (the store numbers them in it). No linger: the
+/// next batch starts with whatever arrived, so batches stay small under light load.
+#[allow(clippy::too_many_arguments)]
+async fn write_loop_pipelined(
+    depth: usize,
+    cfg: IngestConfig,
+    store: Arc<dyn EventStore>,
+    metrics: Metrics,
+    health: Arc<WritePath>,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    mut shutdown: watch::Receiver<bool>,
+    committed_tx: mpsc::Sender<Stored>,
+    mut publisher: JoinHandle<Option<String>>,
+) -> Option<String> {
+    use futures::stream::{FuturesOrdered, StreamExt};
+    let max = cfg.batch_max.max(1);
+    let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
+    let mut inflight = FuturesOrdered::new();
+    let (mut closing, mut drained) = (false, false);
+    let mut failure = None;
+    let mut publisher_done = false;
+    loop {
+        if drained && inflight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // finished commits first, in the order they started
+            biased;
+            Some(committed) = inflight.next(), if !inflight.is_empty() => {
+                let stored = acknowledge(&metrics, committed);
+                if !stored.events.is_empty() && committed_tx.send(stored).await.is_err() {
+                    failure = Some("the publisher stopped".to_string());
+                    break;
+                }
+            }
+            ended = &mut publisher, if !closing => {
+                publisher_done = true;
+                failure = Some(publisher_failure(ended));
+                break;
+            }
+            n = rx.recv_many(&mut buf, max), if !drained && inflight.len() < depth => {
+                if n == 0 {
+                    drained = true;
+                    continue;
+                }
+                let batch = std::mem::replace(&mut buf, Vec::with_capacity(max));
+                let mut started = Box::pin(commit(&store, &metrics, &health, batch.into_iter()));
+                // polled once now: the store takes its place in line before the next batch
+                // starts (see `EventStore::appends_in_flight`)
+                if let std::task::Poll::Ready(committed) = futures::poll!(started.as_mut()) {
+                    inflight.push_back(futures::future::Either::Left(std::future::ready(committed)));
+                } else {
+                    inflight.push_back(futures::future::Either::Right(started));
+                }
+            }
+            _ = async { shutdown.wait_for(|s| *s).await.is_ok() }, if !closing => {
+                // stop taking new events; what is queued and in flight is still written
+                rx.close();
+                closing = true;
+            }
+        }
+    }
+    // whatever was started is finished and answered before the writer stops
+    while let Some(committed) = inflight.next().await {
+        let stored = acknowledge(&metrics, committed);
+        if !stored.events.is_empty() {
+            let _ = committed_tx.send(stored).await;
+        }
+    }
     rx.close();
     drop(committed_tx);
     if !publisher_done {

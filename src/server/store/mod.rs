@@ -145,6 +145,13 @@ pub trait EventStore: Send + Sync + 'static {
     async fn stats(&self, query: &crate::server::analytics::StatsQuery) -> Result<crate::model::StatsReport, StoreError>;
     /// Answers when the store is reachable (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How many `append` calls the writer may have in flight at once (1: one after another).
+    /// A store allowing more numbers each batch's events in the order the calls were first
+    /// polled (the writer polls each call once as it starts it), so publishing in that order
+    /// stays in sequence order; their writes may overlap.
+    fn appends_in_flight(&self) -> usize {
+        1
+    }
     /// Periodic housekeeping off the write path (SQLite: a WAL checkpoint). Called every second.
     async fn maintain(&self) -> Result<(), StoreError> {
         Ok(())

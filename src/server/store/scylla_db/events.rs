@@ -22,6 +22,9 @@ use crate::server::store::{
     Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
 };
 
+/// Batches the writer may have in flight: a commit is a few network round trips, so one at a
+/// time would leave the cluster idle.
+const APPENDS_IN_FLIGHT: usize = 4;
 /// Requests in flight while writing a batch.
 const WRITES_IN_FLIGHT: usize = 256;
 /// Bytes of row data per unlogged batch (Cassandra warns above 5 KiB by default).
@@ -459,12 +462,20 @@ struct EventInsert<'a> {
 
 #[async_trait]
 impl EventStore for ScyllaStore {
+    fn appends_in_flight(&self) -> usize {
+        APPENDS_IN_FLIGHT
+    }
+
     async fn append(&self, events: &[EncodedEvent]) -> Result<Vec<Appended>, StoreError> {
-        // numbers in batch order first (commit order = number order), then the writes
+        // numbers in call order (a ticket taken before any await), then the writes, which
+        // overlap with the next batches'
+        let turn = self.turnstile.ticket();
+        turn.wait().await;
         let mut seqs = Vec::with_capacity(events.len());
         for e in events {
             seqs.push(self.seqs.next(&e.event.website_id).await? as i64);
         }
+        drop(turn);
         // by index: closures over plain numbers keep the futures `Send` for the trait
         let (events_ref, seqs_ref) = (events, &seqs);
         // an id given twice within the batch: the first one counts (as SQLite's order does)

@@ -6,6 +6,7 @@
 //! ScyllaDB") for why this design also carries a later multi-node step.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use scylla::client::caching_session::CachingSession;
@@ -90,5 +91,54 @@ impl SeqLeases {
             // another process claimed a block in between: read again
         }
         Err(StoreError::Cql(format!("could not claim sequence numbers for website {website_id}: too much contention")))
+    }
+}
+
+/// Several appends in flight, numbered in the order they started: each takes a ticket on its
+/// first poll (no await before it) and numbers its events when its turn comes; the writes that
+/// follow overlap.
+pub struct Turnstile {
+    next: AtomicU64,
+    serving: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Turnstile {
+    fn default() -> Self {
+        Self { next: AtomicU64::new(0), serving: tokio::sync::watch::Sender::new(0) }
+    }
+}
+
+/// A place in line; passes the turn on when dropped (also on an error).
+pub struct Turn<'a> {
+    line: &'a Turnstile,
+    ticket: u64,
+}
+
+impl Turnstile {
+    /// A ticket, synchronously: call it before any await.
+    pub fn ticket(&self) -> Turn<'_> {
+        Turn { line: self, ticket: self.next.fetch_add(1, Ordering::SeqCst) }
+    }
+}
+
+impl Turn<'_> {
+    /// Waits until every earlier ticket has numbered its events.
+    pub async fn wait(&self) {
+        let mut rx = self.line.serving.subscribe();
+        let _ = rx.wait_for(|s| *s >= self.ticket).await;
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        // only the holder of the turn passes it on
+        self.line.serving.send_if_modified(|s| {
+            if *s == self.ticket {
+                *s += 1;
+                true
+            } else {
+                false
+            }
+        });
     }
 }
