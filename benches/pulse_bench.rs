@@ -951,6 +951,9 @@ mod scylla {
         let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
         let dir = tempfile::tempdir().expect("tempdir");
         let (p, site, token) = start_pulse_on(dir.path(), &store_toml(&node, "bench_ingest")).await;
+        // a warm-up of both, not counted: a fresh node's JVM runs the first seconds ~3× slower
+        bare_insert_loop(&node, secs).await;
+        load(format!("{}/api/track", p.base), body(&site), 64, secs, 202).await;
         let (mut ceilings, mut at64, mut at256) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let c = bare_insert_loop(&node, secs).await;
