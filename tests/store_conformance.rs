@@ -173,6 +173,24 @@ async fn ranges_span_hours_and_days_with_exact_bounds(s: Stores) {
     }
     assert_eq!(all, (0..12).rev().map(|i| format!("/d{i}")).collect::<Vec<_>>());
     assert!(s.events.range(&w, at(T0 - 10 * HOUR), at(T0), 10, None).await.unwrap().events.is_empty());
+
+    // several events at exactly `from`, one per page: a cursor on the range's first
+    // millisecond still leads to the rest
+    let w2 = site();
+    s.events
+        .append(&[event(&w2, "/s1", "v", at(T0), false), event(&w2, "/s2", "v", at(T0), false), event(&w2, "/s3", "v", at(T0), false)])
+        .await
+        .unwrap();
+    let (mut got, mut cursor) = (Vec::new(), None);
+    loop {
+        let p = s.events.range(&w2, at(T0), at(T0 + HOUR), 1, cursor).await.unwrap();
+        got.extend(p.events.into_iter().map(|e| e.event.pathname));
+        match p.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got, ["/s3", "/s2", "/s1"]);
 }
 
 async fn since_is_in_commit_order_and_last_seq_before_counts_late_events(s: Stores) {

@@ -182,6 +182,19 @@ impl ScyllaStore {
                 hours.insert((&e.website_id, bucket));
             }
         }
+        // late events (imports, stragglers) into hours that may be rolled up: marked before
+        // the write (a rollup computed before it is then out of date even if this process dies
+        // mid-write) and again after it (one computed during the write is too)
+        let mut late: Vec<(&str, i64)> = events
+            .iter()
+            .map(|(e, ..)| (e.website_id.as_str(), bucket_of(e.time.timestamp_millis())))
+            .filter(|&(_, bucket)| super::rollups::may_be_rolled_up(bucket))
+            .collect();
+        late.sort_unstable();
+        late.dedup();
+        if !late.is_empty() {
+            self.mark_written(&late).await?;
+        }
         let mut requests = Vec::new();
         for chunk in by_partition(rows) {
             requests.push(self.batch_request(insert_event.to_string(), chunk).boxed());
@@ -194,15 +207,6 @@ impl ScyllaStore {
             requests.push(async move { self.db.execute_unpaged(stmt, (site, bucket)).await.map(|_| ()).map_err(cql_err) }.boxed());
         }
         futures::stream::iter(requests).buffer_unordered(WRITES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
-        // late events (imports, stragglers) into hours that may be rolled up: after they are
-        // stored, so a rollup computed before them is known to be out of date
-        let mut late: Vec<(&str, i64)> = events
-            .iter()
-            .map(|(e, ..)| (e.website_id.as_str(), bucket_of(e.time.timestamp_millis())))
-            .filter(|&(_, bucket)| super::rollups::may_be_rolled_up(bucket))
-            .collect();
-        late.sort_unstable();
-        late.dedup();
         if !late.is_empty() {
             self.mark_written(&late).await?;
         }
@@ -273,24 +277,11 @@ impl ScyllaStore {
             .maybe_first_row::<(i64, CqlTimestamp)>()
             .map_err(cql_err)?;
         if let Some((first_seq, first_time)) = first {
-            let exists = self
-                .db
-                .execute_unpaged(
-                    self.stmt("SELECT seq FROM events WHERE website_id = ? AND bucket = ? AND time = ? AND seq = ?", true),
-                    (&e.website_id, bucket_of(first_time.0), first_time, first_seq),
-                )
-                .await
-                .map_err(cql_err)?
-                .into_rows_result()
-                .map_err(cql_err)?
-                .rows_num()
-                > 0;
-            if !exists {
-                let mut original = e.clone();
-                original.time = DateTime::<Utc>::from_timestamp_millis(first_time.0).unwrap_or(e.time);
-                self.write_event(&original, first_seq, true).await?;
-                tracing::warn!(website = e.website_id, id = %e.id, "completed an event whose id was claimed but not written");
-            }
+            // written again under its first number and time, index rows included (upserts): a
+            // first attempt that died part-way, or a batch still in flight, leaves it whole
+            let mut original = e.clone();
+            original.time = DateTime::<Utc>::from_timestamp_millis(first_time.0).unwrap_or(e.time);
+            self.write_event(&original, first_seq, true).await?;
         }
         Ok(false)
     }
@@ -332,21 +323,20 @@ impl ScyllaStore {
         }
         let want = limit + 1;
         let mut rows: Vec<StoredEvent> = Vec::with_capacity(want.min(1_024));
-        if upper.0 <= from_ms {
+        if upper.0 < from_ms {
             return Ok(EventPage::default());
         }
         let cql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE website_id = ? AND bucket = ? \
-             AND (time, seq) < (?, ?) AND (time) >= (?) LIMIT ?"
+             AND (time, seq) < (?, ?) AND (time) >= (?)"
         );
         for bucket in self.buckets(website_id, bucket_of(from_ms), bucket_of(upper.0)).await? {
             let need = want - rows.len();
+            let mut stmt = self.stmt(&cql, true);
+            stmt.set_page_size(need.clamp(16, 5_000) as i32);
             let mut stream = self
                 .db
-                .execute_iter(
-                    self.stmt(&cql, true),
-                    (website_id, bucket, CqlTimestamp(upper.0), upper.1, CqlTimestamp(from_ms), need as i32),
-                )
+                .execute_iter(stmt, (website_id, bucket, CqlTimestamp(upper.0), upper.1, CqlTimestamp(from_ms)))
                 .await
                 .map_err(cql_err)?
                 .rows_stream::<EventRow>()
@@ -373,6 +363,7 @@ impl ScyllaStore {
 
     /// Every event of one website with `time >= since_ms`, hours read in parallel.
     async fn since_one(&self, website_id: &str, since_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let _whole_batches = self.site_locks.read(website_id).await;
         let buckets = self.buckets(website_id, bucket_of(since_ms), i64::MAX).await?;
         let cql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE website_id = ? AND bucket = ? AND time >= ?");
         let parts: Vec<Vec<StoredEvent>> = futures::stream::iter(buckets)
@@ -476,6 +467,8 @@ impl EventStore for ScyllaStore {
             seqs.push(self.seqs.next(&e.event.website_id).await? as i64);
         }
         drop(turn);
+        // live-state reads of these websites wait until the batch is whole (see `SiteLocks`)
+        let _writing = self.site_locks.write(events.iter().map(|e| e.event.website_id.as_str())).await;
         // by index: closures over plain numbers keep the futures `Send` for the trait
         let (events_ref, seqs_ref) = (events, &seqs);
         // an id given twice within the batch: the first one counts (as SQLite's order does)
@@ -512,6 +505,11 @@ impl EventStore for ScyllaStore {
     }
 
     async fn newest(&self, website_id: &str, limit: usize, before: Option<PageCursor>) -> Result<EventPage, StoreError> {
+        // the first page is what a live topic's feed is built from: whole batches only
+        let _whole_batches = match before {
+            None => Some(self.site_locks.read(website_id).await),
+            Some(_) => None,
+        };
         self.page(website_id, i64::MIN / 2, i64::MAX / 2, limit, before).await
     }
 
@@ -544,6 +542,7 @@ impl EventStore for ScyllaStore {
         // newest number first; the first event older than `before` has the highest number of
         // all such events. What it walks past is the events since `before` (the live window).
         let before_ms = before.timestamp_millis();
+        let _whole_batches = self.site_locks.read(website_id).await;
         let high = self.seqs.high_water(website_id).await? as i64;
         for block in (0..=block_of(high)).rev() {
             let mut rows = self

@@ -118,6 +118,8 @@ pub struct ScyllaStore {
     seqs: Arc<seq::SeqLeases>,
     /// Numbers batches in the order the writer started them (see `appends_in_flight`).
     turnstile: Arc<seq::Turnstile>,
+    /// Batches being written exclude live-state reads of their websites (see `seq::SiteLocks`).
+    site_locks: Arc<seq::SiteLocks>,
     ttl_secs: u32,
     keyspace: Arc<str>,
     rollups: Arc<rollups::Schedule>,
@@ -163,7 +165,7 @@ impl ScyllaStore {
         let db = Arc::new(CachingSession::from(session, 256));
         let ttl_secs = cfg.retention_days.saturating_mul(86_400);
         let seqs = Arc::new(seq::SeqLeases::new(db.clone(), &cfg.keyspace));
-        Ok(Self { db, consistency, seqs, turnstile: Default::default(), ttl_secs, keyspace: cfg.keyspace.as_str().into(), rollups: Default::default(), hours: Default::default() })
+        Ok(Self { db, consistency, seqs, turnstile: Default::default(), site_locks: Default::default(), ttl_secs, keyspace: cfg.keyspace.as_str().into(), rollups: Default::default(), hours: Default::default() })
     }
 
     async fn dialect(session: &scylla::client::session::Session) -> Dialect {

@@ -34,6 +34,9 @@ const HOURS_IN_FLIGHT: usize = 4;
 /// Hours remembered as current (a pass skips them without a read); past this the memory is
 /// cleared and the next pass looks at every hour once more.
 const KNOWN_CURRENT: usize = 200_000;
+/// Events above which an hour is not rolled up (~300 B each: a few MB per cell, well under
+/// Cassandra's 16 MiB mutation limit).
+const MAX_ROLLUP_EVENTS: usize = 20_000;
 
 /// One event as a report reads it: time, kind, pathname, url, source, visitor, session,
 /// device, browser, os, country, props (JSON).
@@ -55,20 +58,11 @@ pub type ReportRow = (
 #[derive(Serialize, Deserialize)]
 struct Encoded(Vec<ReportRow>);
 
-/// Marks for `last_write`: increasing within the process (several marks in one millisecond
-/// stay ordered).
-static LAST_MARK: AtomicI64 = AtomicI64::new(0);
-
+/// A mark for `last_write`: random, so that marks from processes with different clocks
+/// never compare as older; a rollup is current only while its `as_of` equals the mark.
 fn next_mark() -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut prev = LAST_MARK.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(prev + 1);
-        match LAST_MARK.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
+    // never 0, which stands for "no late write"
+    (rand::random::<u64>() >> 1).max(1) as i64
 }
 
 /// Whether an event of `bucket` written now may land in an hour that is rolled up already.
@@ -178,7 +172,7 @@ impl ScyllaStore {
             .maybe_first_row::<(Option<String>, Option<i64>, Option<i64>)>()
             .map_err(cql_err)?;
         if let Some((Some(json), Some(as_of), last_write)) = rollup
-            && as_of >= last_write.unwrap_or(0)
+            && as_of == last_write.unwrap_or(0)
         {
             let Encoded(rows) = serde_json::from_str(&json)?;
             let whole = bucket * BUCKET_MS >= from_ms && (bucket + 1) * BUCKET_MS <= to_ms;
@@ -203,12 +197,17 @@ impl ScyllaStore {
             .map_err(cql_err)?;
         let last_write = state.and_then(|s| s.1).unwrap_or(0);
         if let Some((Some(as_of), _)) = state
-            && as_of >= last_write
+            && as_of == last_write
         {
             return Ok(false);
         }
         // read after `last_write`: a write that lands later bumps it past `as_of`
         let rows = self.raw_hour(site, bucket, bucket * BUCKET_MS, (bucket + 1) * BUCKET_MS).await?;
+        if rows.len() > MAX_ROLLUP_EVENTS {
+            // one cell would pass the cluster's mutation size limit: this hour is read raw
+            tracing::debug!(site, bucket, events = rows.len(), "hour too busy to roll up");
+            return Ok(false);
+        }
         let events = rows.len() as i32;
         let json = serde_json::to_string(&Encoded(rows))?;
         self.db
@@ -233,9 +232,17 @@ impl ScyllaStore {
             let rolled: Vec<bool> = futures::stream::iter(hours)
                 .map(|bucket| async move {
                     let generation = self.rollups.forgotten.load(Ordering::SeqCst);
-                    let rolled = self.roll_up(site, bucket).await?;
-                    self.rollups.set_current(site, bucket, generation);
-                    Ok::<_, StoreError>(rolled)
+                    match self.roll_up(site, bucket).await {
+                        Ok(rolled) => {
+                            self.rollups.set_current(site, bucket, generation);
+                            Ok::<_, StoreError>(rolled)
+                        }
+                        // one hour failing does not stop the pass; reports read it raw
+                        Err(e) => {
+                            tracing::warn!(site, bucket, error = %e, "hour not rolled up");
+                            Ok(false)
+                        }
+                    }
                 })
                 .buffer_unordered(HOURS_IN_FLIGHT)
                 .try_collect()

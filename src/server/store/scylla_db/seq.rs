@@ -96,19 +96,22 @@ impl SeqLeases {
 
 /// Several appends in flight, numbered in the order they started: each takes a ticket on its
 /// first poll (no await before it) and numbers its events when its turn comes; the writes that
-/// follow overlap.
+/// follow overlap. A ticket dropped before its turn (a cancelled append) is skipped, never
+/// waited for.
+#[derive(Default)]
 pub struct Turnstile {
     next: AtomicU64,
-    serving: tokio::sync::watch::Sender<u64>,
+    line: std::sync::Mutex<Line>,
+    moved: tokio::sync::Notify,
 }
 
-impl Default for Turnstile {
-    fn default() -> Self {
-        Self { next: AtomicU64::new(0), serving: tokio::sync::watch::Sender::new(0) }
-    }
+#[derive(Default)]
+struct Line {
+    serving: u64,
+    abandoned: std::collections::BTreeSet<u64>,
 }
 
-/// A place in line; passes the turn on when dropped (also on an error).
+/// A place in line; passes the turn on when dropped (also on an error or a cancel).
 pub struct Turn<'a> {
     line: &'a Turnstile,
     ticket: u64,
@@ -119,26 +122,76 @@ impl Turnstile {
     pub fn ticket(&self) -> Turn<'_> {
         Turn { line: self, ticket: self.next.fetch_add(1, Ordering::SeqCst) }
     }
+
+    fn serving(&self) -> u64 {
+        self.line.lock().map_or(u64::MAX, |l| l.serving)
+    }
 }
 
 impl Turn<'_> {
-    /// Waits until every earlier ticket has numbered its events.
+    /// Waits until every earlier ticket has numbered its events (or was dropped).
     pub async fn wait(&self) {
-        let mut rx = self.line.serving.subscribe();
-        let _ = rx.wait_for(|s| *s >= self.ticket).await;
+        loop {
+            let moved = self.line.moved.notified();
+            if self.line.serving() >= self.ticket {
+                return;
+            }
+            moved.await;
+        }
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        // only the holder of the turn passes it on
-        self.line.serving.send_if_modified(|s| {
-            if *s == self.ticket {
-                *s += 1;
-                true
-            } else {
-                false
+        let Ok(mut line) = self.line.line.lock() else { return };
+        if line.serving == self.ticket {
+            line.serving += 1;
+            // tickets dropped while waiting are passed over
+            loop {
+                let next = line.serving;
+                if !line.abandoned.remove(&next) {
+                    break;
+                }
+                line.serving += 1;
             }
-        });
+            drop(line);
+            self.line.moved.notify_waiters();
+        } else if line.serving < self.ticket {
+            line.abandoned.insert(self.ticket);
+        }
+    }
+}
+
+/// Per website, a batch being written excludes the reads that build live state (`since`,
+/// `last_seq_before`, the first page of `newest`): each of those sees whole batches, as a
+/// SQLite read sees whole commits — a topic built while a batch is half written would hold a
+/// later event without an earlier one and skip the earlier one when it is published.
+#[derive(Default)]
+pub struct SiteLocks {
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+}
+
+impl SiteLocks {
+    fn lock_of(&self, website_id: &str) -> Arc<tokio::sync::RwLock<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(website_id.to_string()).or_default().clone()
+    }
+
+    /// Held while a live-state read of the website runs.
+    pub async fn read(&self, website_id: &str) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.lock_of(website_id).read_owned().await
+    }
+
+    /// Held while a batch of these websites is written (taken in name order: no deadlock
+    /// between batches).
+    pub async fn write(&self, websites: impl IntoIterator<Item = &str>) -> Vec<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        let mut sites: Vec<&str> = websites.into_iter().collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let mut guards = Vec::with_capacity(sites.len());
+        for site in sites {
+            guards.push(self.lock_of(site).write_owned().await);
+        }
+        guards
     }
 }
