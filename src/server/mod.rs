@@ -195,10 +195,10 @@ impl Server {
     /// Opens the store in `cfg.data_dir`, rebuilds the live state from it and serves on
     /// `listener`.
     pub async fn start(cfg: Config, leptos: LeptosOptions, listener: TcpListener) -> anyhow::Result<Self> {
-        let stores = match cfg.store.backend {
-            config::Backend::Sqlite => store::open(&cfg).await.with_context(|| format!("opening store in {}", cfg.data_dir.display()))?,
-            config::Backend::Scylla => store::open(&cfg).await.context("opening the ScyllaDB store")?,
-        };
+        let stores = store::open(&cfg).await.with_context(|| match cfg.store.backend {
+            config::Backend::Sqlite => format!("opening store in {}", cfg.data_dir.display()),
+            config::Backend::Scylla => "opening the ScyllaDB store".to_string(),
+        })?;
         Self::start_with_stores(cfg, leptos, listener, stores.events, stores.accounts).await
     }
 

@@ -164,11 +164,21 @@ async fn write_loop(
             break;
         }
     }
-    // refuse whatever is still queued (their requests answer 503): nothing is acknowledged
-    // that was not stored
+    finish(rx, committed_tx, (!publisher_done).then_some(publisher), failure).await
+}
+
+/// The end of a write loop: refuses whatever is still queued (those requests answer `503`:
+/// nothing is acknowledged that was not stored), lets the publisher drain (unless it ended
+/// already) and says why the writer stopped, if it failed.
+async fn finish(
+    mut rx: mpsc::Receiver<WriteRequest>,
+    committed_tx: mpsc::Sender<Stored>,
+    publisher: Option<JoinHandle<Option<String>>>,
+    mut failure: Option<String>,
+) -> Option<String> {
     rx.close();
     drop(committed_tx);
-    if !publisher_done {
+    if let Some(publisher) = publisher {
         let ended = publisher.await;
         if failure.is_none() && !matches!(ended, Ok(None)) {
             failure = Some(publisher_failure(ended));
@@ -252,19 +262,7 @@ async fn write_loop_pipelined(
             let _ = committed_tx.send(stored).await;
         }
     }
-    rx.close();
-    drop(committed_tx);
-    if !publisher_done {
-        let ended = publisher.await;
-        if failure.is_none() && !matches!(ended, Ok(None)) {
-            failure = Some(publisher_failure(ended));
-        }
-    }
-    match &failure {
-        None => tracing::info!("writer flushed and stopped"),
-        Some(reason) => tracing::error!(%reason, "writer stopped"),
-    }
-    failure
+    finish(rx, committed_tx, (!publisher_done).then_some(publisher), failure).await
 }
 
 async fn commit(

@@ -110,6 +110,19 @@ pub struct EventPage {
     pub next: Option<PageCursor>,
 }
 
+/// A page from `limit + 1` rows read newest first: a next page exists only if the extra row
+/// came back.
+pub(crate) fn page_from_rows(mut rows: Vec<StoredEvent>, limit: usize) -> EventPage {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|e| PageCursor { time_ms: e.event.time.timestamp_millis(), seq: e.seq })
+    } else {
+        None
+    };
+    EventPage { next, events: rows }
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Durably stores a batch in one transaction (one fsync); order is kept. Called only by the

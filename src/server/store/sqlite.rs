@@ -15,7 +15,7 @@ use crate::model::StatsReport;
 use crate::server::analytics::aggregate::{AggRow, Aggregator};
 use crate::server::analytics::StatsQuery;
 use super::{
-    Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
+    page_from_rows, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
 };
 
 /// Each commit rewrites every page it touches, so the events table keeps each event once, in
@@ -240,18 +240,6 @@ impl SqliteStore {
     {
         Self::with(&self.writer, f).await
     }
-}
-
-fn page_from_rows(mut rows: Vec<StoredEvent>, limit: usize) -> EventPage {
-    // `limit + 1` rows were asked for: a next page exists only if the extra row came back
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(|e| PageCursor { time_ms: e.event.time.timestamp_millis(), seq: e.seq })
-    } else {
-        None
-    };
-    EventPage { next, events: rows }
 }
 
 /// A row read as `seq, <event_row::COLUMNS>`.

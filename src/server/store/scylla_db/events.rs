@@ -19,7 +19,7 @@ use crate::model::{Device, Event, Props, StatsReport};
 use crate::server::analytics::aggregate::{AggRow, Aggregator};
 use crate::server::analytics::StatsQuery;
 use crate::server::store::{
-    Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
+    page_from_rows, Appended, EncodedEvent, EventPage, EventStore, PageCursor, Seq, StoreError, StoredEvent,
 };
 
 /// Batches the writer may have in flight: a commit is a few network round trips, so one at a
@@ -351,14 +351,7 @@ impl ScyllaStore {
                 break;
             }
         }
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = if more {
-            rows.last().map(|e| PageCursor { time_ms: e.event.time.timestamp_millis(), seq: e.seq })
-        } else {
-            None
-        };
-        Ok(EventPage { events: rows, next })
+        Ok(page_from_rows(rows, limit))
     }
 
     /// Every event of one website with `time >= since_ms`, hours read in parallel.

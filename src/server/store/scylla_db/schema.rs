@@ -157,7 +157,8 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
         .await?;
     let me = uuid::Uuid::new_v4();
     for (version, what, statements) in migrations(opts) {
-        loop {
+        // `true`: another process applied it already; `false`: this one applies it
+        let done = loop {
             let claim = session
                 .query_unpaged(
                     q("INSERT INTO schema_migrations (version, state, owner, at) VALUES (?, 'applying', ?, toTimestamp(now())) IF NOT EXISTS"),
@@ -166,7 +167,7 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
                 .await
                 .map_err(cql_err)?;
             if super::lwt_applied(claim)? {
-                break;
+                break false;
             }
             // another process holds it: done, or wait for it (a claim older than a minute was
             // left by a process that died; its statements are idempotent, so take it over)
@@ -179,23 +180,15 @@ pub async fn migrate(session: &Session, keyspace: &str, replication: &str, opts:
                 .maybe_first_row::<(Option<String>, Option<chrono::DateTime<chrono::Utc>>)>()
                 .map_err(cql_err)?;
             match row {
-                Some((Some(state), _)) if state == "done" => break,
+                Some((Some(state), _)) if state == "done" => break true,
                 Some((_, Some(at))) if chrono::Utc::now() - at > chrono::Duration::minutes(1) => {
                     tracing::warn!(version, "taking over a schema migration left unfinished");
-                    break;
+                    break false;
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
-        }
-        let done: Option<(Option<String>,)> = session
-            .query_unpaged(q("SELECT state FROM schema_migrations WHERE version = ?"), (version,))
-            .await
-            .map_err(cql_err)?
-            .into_rows_result()
-            .map_err(cql_err)?
-            .maybe_first_row()
-            .map_err(cql_err)?;
-        if matches!(done, Some((Some(ref s),)) if s == "done") {
+        };
+        if done {
             continue;
         }
         for q in statements {
