@@ -840,6 +840,63 @@ mod scylla {
         }
     }
 
+    impl Node {
+        /// The node's JVM process id (written by `scripts/cassandra.sh`).
+        fn pid(&self) -> u32 {
+            std::fs::read_to_string(self.dir.path().join("pid")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        }
+    }
+
+    /// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+    fn cpu_secs(pid: &str) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // the fields after the command name (which may hold spaces) end with `)`
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name; the
+        // kernel counts them in USER_HZ, 100 on Linux
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// Where the CPU of one phase went: the node, Pulse (0 in the ceiling) and this process
+    /// (the load generator, or the bare loop's driver).
+    struct Cpu {
+        node: f64,
+        pulse: f64,
+        generator: f64,
+    }
+
+    /// Waits (up to 60 s) until the node is idle — below a tenth of a core over half a second
+    /// — so a phase does not pay for the flushes and compactions the previous one left.
+    async fn quiesce(node: &Node) {
+        let pid = node.pid().to_string();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            let before = cpu_secs(&pid);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if (cpu_secs(&pid) - before) / 0.5 < 0.1 {
+                return;
+            }
+        }
+    }
+
+    /// Runs one phase on an idle node: its rate, and the CPU each item cost.
+    async fn measured<F: std::future::Future<Output = f64>>(node: &Node, pulse: Option<&Proc>, phase: F) -> (f64, Cpu) {
+        quiesce(node).await;
+        let (node_pid, pulse_pid) = (node.pid().to_string(), pulse.map(|p| p.child.id().to_string()));
+        let take = || Cpu {
+            node: cpu_secs(&node_pid),
+            pulse: pulse_pid.as_deref().map_or(0.0, cpu_secs),
+            generator: cpu_secs("self"),
+        };
+        let (before, started) = (take(), Instant::now());
+        let rate = phase.await;
+        let (after, secs) = (take(), started.elapsed().as_secs_f64());
+        // CPU per item, in microseconds
+        let per = |a: f64, b: f64| (a - b) * 1e6 / (rate * secs).max(1.0);
+        (rate, Cpu { node: per(after.node, before.node), pulse: per(after.pulse, before.pulse), generator: per(after.generator, before.generator) })
+    }
+
     fn store_toml(node: &Node, keyspace: &str) -> String {
         format!("backend = \"scylla\"\nnodes = [\"{}\"]\nkeyspace = \"{keyspace}\"\nconsistency = \"one\"\n", node.addr)
     }
@@ -947,7 +1004,9 @@ mod scylla {
         let node = Node::start();
         let body = |site: &str| json!({"website_id": site, "url": "https://bench.example/pricing?utm_source=bench", "referrer": "https://www.google.com/"}).to_string();
         // the VM's speed drifts between phases: ceiling and Pulse alternate, and each Pulse
-        // figure is compared with the ceiling round taken just before it
+        // figure is compared with the ceiling round taken just before it; each phase starts
+        // on an idle node (the ceiling's million rows leave the node flushing and compacting
+        // for a while, which would otherwise land on the Pulse round after it)
         let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
         let dir = tempfile::tempdir().expect("tempdir");
         let (p, site, token) = start_pulse_on(dir.path(), &store_toml(&node, "bench_ingest")).await;
@@ -955,16 +1014,49 @@ mod scylla {
         bare_insert_loop(&node, secs).await;
         load(format!("{}/api/track", p.base), body(&site), 64, secs, 202).await;
         let (mut ceilings, mut at64, mut at256) = (Vec::new(), Vec::new(), Vec::new());
+        // CPU µs per row (ceiling) and per event (Pulse), per round
+        let (mut c_cpu, mut p64_cpu, mut p256_cpu) = (Vec::new(), Vec::new(), Vec::new());
+        let url = format!("{}/api/track", p.base);
         for _ in 0..rounds {
-            let c = bare_insert_loop(&node, secs).await;
+            let (c, cpu) = measured(&node, None, bare_insert_loop(&node, secs)).await;
             ceilings.push(c);
-            at64.push(load(format!("{}/api/track", p.base), body(&site), 64, secs, 202).await / c);
-            at256.push(load(format!("{}/api/track", p.base), body(&site), 256, secs, 202).await / c);
+            c_cpu.push(cpu);
+            let (r, cpu) = measured(&node, Some(&p), load(url.clone(), body(&site), 64, secs, 202)).await;
+            at64.push((r, r / c));
+            p64_cpu.push(cpu);
+            let (r, cpu) = measured(&node, Some(&p), load(url.clone(), body(&site), 256, secs, 202)).await;
+            at256.push((r, r / c));
+            p256_cpu.push(cpu);
         }
         let list = |v: &[f64], scale: f64| v.iter().map(|x| format!("{:.2}", x / scale)).collect::<Vec<_>>().join("/");
-        println!("  ceiling: bare `scylla` insert loop, 256 in flight   {:>9.0} rows/s (rounds, k: {})", median(ceilings.clone()), list(&ceilings, 1000.0));
-        println!("  pulse ingest, 64 clients:   paired ratio to the ceiling {:.2}× (rounds: {}; target ≥ 0.5×)", median(at64.clone()), list(&at64, 1.0));
-        println!("  pulse ingest, 256 clients:  paired ratio to the ceiling {:.2}× (rounds: {}; target ≥ 0.5×)", median(at256.clone()), list(&at256, 1.0));
+        let median_of = |cpus: &[Cpu], f: fn(&Cpu) -> f64| median(cpus.iter().map(f).collect());
+        println!(
+            "  ceiling: bare `scylla` insert loop, 256 in flight   {:>9.0} rows/s (rounds, k: {}); node CPU {:.1} µs/row, driver {:.1} µs/row",
+            median(ceilings.clone()),
+            list(&ceilings, 1000.0),
+            median_of(&c_cpu, |c| c.node),
+            median_of(&c_cpu, |c| c.generator),
+        );
+        let node_per_row = median_of(&c_cpu, |c| c.node);
+        for (clients, runs, cpus) in [(64, &at64, &p64_cpu), (256, &at256, &p256_cpu)] {
+            let rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
+            let ratios: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            println!(
+                "  pulse ingest, {clients:>3} clients:  {:>9.0} events/s (rounds, k: {}); paired ratio to the ceiling {:.2}× (rounds: {}; target ≥ 0.5×)",
+                median(rates.clone()),
+                list(&rates, 1000.0),
+                median(ratios.clone()),
+                list(&ratios, 1.0),
+            );
+            let node_per_event = median_of(cpus, |c| c.node);
+            println!(
+                "      CPU per event: node {node_per_event:.1} µs, Pulse {:.1} µs, load generator {:.1} µs; by the node's CPU, \
+                 {:.2}× the loop's rows per node-second",
+                median_of(cpus, |c| c.pulse),
+                median_of(cpus, |c| c.generator),
+                node_per_row / node_per_event.max(0.001),
+            );
+        }
         let l = pulse_latency(&p, &site, &token, 100, 200).await;
         show("track → live on ScyllaDB, 100 subs, 200 ev/s", &l);
         drop(p);

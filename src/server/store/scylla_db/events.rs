@@ -1,15 +1,17 @@
 //! `EventStore` on ScyllaDB. Events live in hour partitions per website (`events`), newest
 //! first and unique by `(time, seq)`; `event_buckets` lists a website's non-empty hours, so
-//! paging and ranges visit only those; `event_seqs` lists stored events by sequence number;
+//! paging and ranges visit only those; `event_seq_runs` lists stored events by sequence number
+//! (one row per website and batch);
 //! `event_ids` holds client-given ids for dedupe. A batch is written with many requests in
 //! flight and answered only when every write is acknowledged at the configured consistency.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use scylla::client::caching_session::CachingSession;
 use scylla::statement::batch::{Batch, BatchType};
-use scylla::statement::unprepared::Statement;
-use scylla::value::CqlTimestamp;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlTimestamp, MaybeUnset};
 use scylla::{DeserializeRow, SerializeRow};
 use uuid::Uuid;
 
@@ -119,7 +121,7 @@ fn block_of(seq: i64) -> i64 {
 impl ScyllaStore {
     /// `USING TTL n` when events expire (the tables beside `events` expire with them).
     fn ttl_clause(&self) -> String {
-        if self.ttl_secs > 0 { format!(" USING TTL {}", self.ttl_secs.saturating_add(3_600)) } else { String::new() }
+        super::ttl_clause(self.ttl_secs)
     }
 
     /// Writes one event (and its index rows) with sequence number `seq`.
@@ -131,16 +133,8 @@ impl ScyllaStore {
     /// unlogged batches (one request, applied atomically per partition, kept under Cassandra's
     /// 5 KiB batch warning), every batch in flight at once; answers when all are acknowledged.
     async fn write_events(&self, events: &[(&Event, i64, bool)]) -> Result<(), StoreError> {
-        let ttl = self.ttl_clause();
-        let insert_event = "INSERT INTO events (website_id, bucket, time, seq, id, kind, pathname, url, referrer, \
-                            source, title, visitor_id, session_id, device, browser, os, country, props, client_id) \
-                            VALUES (:website_id, :bucket, :time, :seq, :id, :kind, :pathname, :url, :referrer, \
-                            :source, :title, :visitor_id, :session_id, :device, :browser, :os, :country, :props, :client_id)";
-        let insert_seq = format!("INSERT INTO event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?){ttl}");
-        let insert_bucket = format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}");
-
         let mut rows: Vec<((&str, i64), usize, EventInsert<'_>)> = Vec::with_capacity(events.len());
-        let mut seqs: Vec<((&str, i64), usize, SeqRow<'_>)> = Vec::with_capacity(events.len());
+        let mut runs: RunsByPartition<'_> = std::collections::BTreeMap::new();
         let mut hours: std::collections::BTreeSet<(&str, i64)> = std::collections::BTreeSet::new();
         for &(e, seq, client_id) in events {
             let props = if e.props.is_empty() { None } else { Some(serde_json::to_string(&e.props)?) };
@@ -164,20 +158,22 @@ impl ScyllaStore {
                     kind: &e.kind,
                     pathname: &e.pathname,
                     url: &e.url,
-                    referrer: e.referrer.as_deref(),
-                    source: e.source.as_deref(),
-                    title: e.title.as_deref(),
+                    referrer: MaybeUnset::from_option(e.referrer.as_deref()),
+                    source: MaybeUnset::from_option(e.source.as_deref()),
+                    title: MaybeUnset::from_option(e.title.as_deref()),
                     visitor_id: &e.visitor_id,
-                    session_id: e.session_id.as_deref(),
+                    session_id: MaybeUnset::from_option(e.session_id.as_deref()),
                     device: e.device.as_str(),
-                    browser: e.browser.as_deref(),
-                    os: e.os.as_deref(),
-                    country: e.country.as_deref(),
-                    props,
+                    browser: MaybeUnset::from_option(e.browser.as_deref()),
+                    os: MaybeUnset::from_option(e.os.as_deref()),
+                    country: MaybeUnset::from_option(e.country.as_deref()),
+                    props: MaybeUnset::from_option(props),
                     client_id,
                 },
             ));
-            seqs.push(((&e.website_id, block_of(seq)), 40, (&e.website_id, block_of(seq), seq, time)));
+            let run = runs.entry((&e.website_id, block_of(seq))).or_default();
+            run.0.push(seq);
+            run.1.push(time.0);
             if !self.known_hour(&e.website_id, bucket) {
                 hours.insert((&e.website_id, bucket));
             }
@@ -195,16 +191,26 @@ impl ScyllaStore {
         if !late.is_empty() {
             self.mark_written(&late).await?;
         }
+        let w = &*self.writes;
         let mut requests = Vec::new();
         for chunk in by_partition(rows) {
-            requests.push(self.batch_request(insert_event.to_string(), chunk).boxed());
+            requests.push(self.batch_request(&w.event, chunk).boxed());
         }
-        for chunk in by_partition(seqs) {
-            requests.push(self.batch_request(insert_seq.clone(), chunk).boxed());
+        let runs: Vec<((&str, i64), usize, SeqRun<'_>)> = runs
+            .into_iter()
+            .map(|((site, block), (mut seqs, mut times))| {
+                // newest first, as the reader walks them
+                seqs.reverse();
+                times.reverse();
+                let (last, first) = (seqs.iter().copied().max().unwrap_or(0), seqs.iter().copied().min().unwrap_or(0));
+                ((site, block), 40 + 16 * seqs.len(), (site, block, last, first, seqs, times))
+            })
+            .collect();
+        for chunk in by_partition(runs) {
+            requests.push(self.batch_request(&w.seq_run, chunk).boxed());
         }
         for &(site, bucket) in &hours {
-            let stmt = self.stmt(&insert_bucket, true);
-            requests.push(async move { self.db.execute_unpaged(stmt, (site, bucket)).await.map(|_| ()).map_err(cql_err) }.boxed());
+            requests.push(self.batch_request(&w.bucket, vec![(site, bucket)]).boxed());
         }
         futures::stream::iter(requests).buffer_unordered(WRITES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
         if !late.is_empty() {
@@ -216,20 +222,26 @@ impl ScyllaStore {
         Ok(())
     }
 
-    /// One unlogged batch of `cql` with each of `rows` (all of one partition).
-    async fn batch_request<V: scylla::serialize::row::SerializeRow>(&self, cql: String, rows: Vec<V>) -> Result<(), StoreError> {
+    /// `stmt` with each of `rows` (all of one partition): one request, an unlogged batch when
+    /// there are several.
+    async fn batch_request<V: scylla::serialize::row::SerializeRow>(
+        &self,
+        stmt: &PreparedStatement,
+        rows: Vec<V>,
+    ) -> Result<(), StoreError> {
+        let session = self.db.get_session();
         if rows.len() == 1 {
             let row = rows.into_iter().next().expect("one row");
-            return self.db.execute_unpaged(self.stmt(&cql, true), row).await.map(|_| ()).map_err(cql_err);
+            return session.execute_unpaged(stmt, row).await.map(|_| ()).map_err(cql_err);
         }
         let mut batch = Batch::new(BatchType::Unlogged);
         for _ in 0..rows.len() {
-            batch.append_statement(Statement::new(super::qualify(&cql, &self.keyspace)));
+            batch.append_statement(stmt.clone());
         }
         batch.set_consistency(self.consistency);
         batch.set_is_idempotent(true);
         batch.set_request_timeout(Some(super::REQUEST_TIMEOUT));
-        self.db.batch(&batch, rows).await.map(|_| ()).map_err(cql_err)
+        session.batch(&batch, rows).await.map(|_| ()).map_err(cql_err)
     }
 
     /// Whether this process already recorded the website's hour in `event_buckets`.
@@ -404,10 +416,12 @@ impl ScyllaStore {
         self.delete_rollups(website_id, &buckets).await?;
         let high = self.seqs.high_water(website_id).await? as i64;
         for block in 0..=block_of(high) {
-            self.db
-                .execute_unpaged(self.stmt("DELETE FROM event_seqs WHERE website_id = ? AND block = ?", true), (website_id, block))
-                .await
-                .map_err(cql_err)?;
+            for table in ["event_seq_runs", "event_seqs"] {
+                self.db
+                    .execute_unpaged(self.stmt(&format!("DELETE FROM {table} WHERE website_id = ? AND block = ?"), true), (website_id, block))
+                    .await
+                    .map_err(cql_err)?;
+            }
         }
         self.db
             .execute_unpaged(self.stmt("DELETE FROM event_buckets WHERE website_id = ?", true), (website_id,))
@@ -417,10 +431,57 @@ impl ScyllaStore {
     }
 }
 
-/// One `event_seqs` row: website, block, seq, time.
-type SeqRow<'a> = (&'a str, i64, i64, CqlTimestamp);
+/// The ingest path's statements, prepared once when the store opens: a batch of them goes to
+/// the driver as it is, where an unprepared statement would be keyspace-qualified, hashed and
+/// looked up in the statement cache again for every row.
+pub(super) struct WriteStatements {
+    event: PreparedStatement,
+    seq_run: PreparedStatement,
+    bucket: PreparedStatement,
+}
 
-/// The values of one `events` row, bound by column name.
+impl WriteStatements {
+    /// `ttl_secs`: how long index rows live (0: for ever); event rows expire by the table's
+    /// default TTL.
+    pub(super) async fn prepare(
+        db: &CachingSession,
+        keyspace: &str,
+        consistency: scylla::statement::Consistency,
+        ttl_secs: u32,
+    ) -> Result<Self, StoreError> {
+        let ttl = super::ttl_clause(ttl_secs);
+        let prepare = |cql: String| async move {
+            let stmt = super::statement(&cql, keyspace, consistency, true);
+            db.add_prepared_statement(&stmt).await.map_err(cql_err)
+        };
+        Ok(Self {
+            event: prepare(
+                "INSERT INTO events (website_id, bucket, time, seq, id, kind, pathname, url, referrer, \
+                 source, title, visitor_id, session_id, device, browser, os, country, props, client_id) \
+                 VALUES (:website_id, :bucket, :time, :seq, :id, :kind, :pathname, :url, :referrer, \
+                 :source, :title, :visitor_id, :session_id, :device, :browser, :os, :country, :props, :client_id)"
+                    .to_string(),
+            )
+            .await?,
+            seq_run: prepare(format!(
+                "INSERT INTO event_seq_runs (website_id, block, last_seq, first_seq, seqs, times) VALUES (?, ?, ?, ?, ?, ?){ttl}"
+            ))
+            .await?,
+            bucket: prepare(format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}")).await?,
+        })
+    }
+}
+
+/// (website, block) → a batch's numbers there and their times (ms), in batch order.
+type RunsByPartition<'a> = std::collections::BTreeMap<(&'a str, i64), (Vec<i64>, Vec<i64>)>;
+
+/// One `event_seq_runs` row: website, block, last and first number, the numbers newest first
+/// and their times (ms).
+type SeqRun<'a> = (&'a str, i64, i64, i64, Vec<i64>, Vec<i64>);
+
+/// The values of one `events` row, bound by column name. Absent values are left unset, not
+/// bound as null: a null is written as a tombstone (one per empty column per event, which
+/// the node then stores, compacts and skips on reads); an unset column costs nothing.
 #[derive(SerializeRow)]
 struct EventInsert<'a> {
     website_id: &'a str,
@@ -431,16 +492,16 @@ struct EventInsert<'a> {
     kind: &'a str,
     pathname: &'a str,
     url: &'a str,
-    referrer: Option<&'a str>,
-    source: Option<&'a str>,
-    title: Option<&'a str>,
+    referrer: MaybeUnset<&'a str>,
+    source: MaybeUnset<&'a str>,
+    title: MaybeUnset<&'a str>,
     visitor_id: &'a str,
-    session_id: Option<&'a str>,
+    session_id: MaybeUnset<&'a str>,
     device: &'a str,
-    browser: Option<&'a str>,
-    os: Option<&'a str>,
-    country: Option<&'a str>,
-    props: Option<String>,
+    browser: MaybeUnset<&'a str>,
+    os: MaybeUnset<&'a str>,
+    country: MaybeUnset<&'a str>,
+    props: MaybeUnset<String>,
     client_id: bool,
 }
 
@@ -459,9 +520,11 @@ impl EventStore for ScyllaStore {
         for e in events {
             seqs.push(self.seqs.next(&e.event.website_id).await? as i64);
         }
-        drop(turn);
-        // live-state reads of these websites wait until the batch is whole (see `SiteLocks`)
+        // live-state reads of these websites wait until the batch is whole (see `SiteLocks`);
+        // taken before the next batch's turn, so a read never sees a later batch without an
+        // earlier one
         let _writing = self.site_locks.write(events.iter().map(|e| e.event.website_id.as_str())).await;
+        drop(turn);
         // by index: closures over plain numbers keep the futures `Send` for the trait
         let (events_ref, seqs_ref) = (events, &seqs);
         // an id given twice within the batch: the first one counts (as SQLite's order does)
@@ -538,20 +601,48 @@ impl EventStore for ScyllaStore {
         let _whole_batches = self.site_locks.read(website_id).await;
         let high = self.seqs.high_water(website_id).await? as i64;
         for block in (0..=block_of(high)).rev() {
-            let mut rows = self
-                .db
-                .execute_iter(
-                    self.stmt("SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?", true),
-                    (website_id, block),
-                )
-                .await
-                .map_err(cql_err)?
-                .rows_stream::<(i64, CqlTimestamp)>()
-                .map_err(cql_err)?;
-            while let Some((seq, time)) = rows.try_next().await.map_err(cql_err)? {
-                if time.0 < before_ms {
-                    return Ok(seq as Seq);
+            // runs come newest first (a repaired event's one-number run repeats a number seen
+            // before, with the same time); `event_seqs` holds rows of keyspaces written before
+            // runs existed: the higher of the two answers
+            let runs = async {
+                let mut rows = self
+                    .db
+                    .execute_iter(
+                        self.stmt("SELECT seqs, times FROM event_seq_runs WHERE website_id = ? AND block = ?", true),
+                        (website_id, block),
+                    )
+                    .await
+                    .map_err(cql_err)?
+                    .rows_stream::<(Vec<i64>, Vec<i64>)>()
+                    .map_err(cql_err)?;
+                while let Some((seqs, times)) = rows.try_next().await.map_err(cql_err)? {
+                    if let Some((seq, _)) = seqs.iter().zip(&times).find(|&(_, &t)| t < before_ms) {
+                        return Ok::<_, StoreError>(Some(*seq));
+                    }
                 }
+                Ok(None)
+            };
+            let singles = async {
+                let mut rows = self
+                    .db
+                    .execute_iter(
+                        self.stmt("SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?", true),
+                        (website_id, block),
+                    )
+                    .await
+                    .map_err(cql_err)?
+                    .rows_stream::<(i64, CqlTimestamp)>()
+                    .map_err(cql_err)?;
+                while let Some((seq, time)) = rows.try_next().await.map_err(cql_err)? {
+                    if time.0 < before_ms {
+                        return Ok::<_, StoreError>(Some(seq));
+                    }
+                }
+                Ok(None)
+            };
+            let (runs, singles) = futures::try_join!(runs, singles)?;
+            if let Some(seq) = runs.max(singles) {
+                return Ok(seq as Seq);
             }
         }
         Ok(0)

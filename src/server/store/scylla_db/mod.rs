@@ -105,6 +105,22 @@ fn tls_context(ca: &str) -> Result<openssl::ssl::SslContext, StoreError> {
     Ok(ctx.build())
 }
 
+/// `cql` on `keyspace`'s tables at `consistency`, with the request timeout; `idempotent` lets
+/// the driver retry it.
+fn statement(cql: &str, keyspace: &str, consistency: Consistency, idempotent: bool) -> Statement {
+    let mut s = Statement::new(qualify(cql, keyspace));
+    s.set_consistency(consistency);
+    s.set_is_idempotent(idempotent);
+    s.set_request_timeout(Some(REQUEST_TIMEOUT));
+    s
+}
+
+/// ` USING TTL n` for rows beside `events` when events expire after `ttl_secs` (0: never):
+/// they outlive their event by an hour, so no index row points at nothing.
+fn ttl_clause(ttl_secs: u32) -> String {
+    if ttl_secs > 0 { format!(" USING TTL {}", ttl_secs.saturating_add(3_600)) } else { String::new() }
+}
+
 /// How long start-up waits for the cluster before it gives up with a clear error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Every request's client-side limit: a dead node fails a write in bounded time (the writer
@@ -125,6 +141,8 @@ pub struct ScyllaStore {
     rollups: Arc<rollups::Schedule>,
     /// (website, hour) pairs this process has recorded in `event_buckets` (bounded).
     hours: Arc<std::sync::Mutex<std::collections::HashSet<(String, i64)>>>,
+    /// The ingest path's statements, prepared once.
+    writes: Arc<events::WriteStatements>,
 }
 
 impl ScyllaStore {
@@ -165,7 +183,23 @@ impl ScyllaStore {
         let db = Arc::new(CachingSession::from(session, 256));
         let ttl_secs = cfg.retention_days.saturating_mul(86_400);
         let seqs = Arc::new(seq::SeqLeases::new(db.clone(), &cfg.keyspace));
-        Ok(Self { db, consistency, seqs, turnstile: Default::default(), site_locks: Default::default(), ttl_secs, keyspace: cfg.keyspace.as_str().into(), rollups: Default::default(), hours: Default::default() })
+        let writes = Arc::new(
+            events::WriteStatements::prepare(&db, &cfg.keyspace, consistency, ttl_secs)
+                .await
+                .map_err(|e| StoreError::Open(format!("keyspace {} on {nodes}: {e}", cfg.keyspace)))?,
+        );
+        Ok(Self {
+            db,
+            consistency,
+            seqs,
+            turnstile: Default::default(),
+            site_locks: Default::default(),
+            ttl_secs,
+            keyspace: cfg.keyspace.as_str().into(),
+            rollups: Default::default(),
+            hours: Default::default(),
+            writes,
+        })
     }
 
     async fn dialect(session: &scylla::client::session::Session) -> Dialect {
@@ -178,11 +212,7 @@ impl ScyllaStore {
 
     /// A statement at the configured consistency; `idempotent` lets the driver retry it.
     fn stmt(&self, cql: &str, idempotent: bool) -> Statement {
-        let mut s = Statement::new(qualify(cql, &self.keyspace));
-        s.set_consistency(self.consistency);
-        s.set_is_idempotent(idempotent);
-        s.set_request_timeout(Some(REQUEST_TIMEOUT));
-        s
+        statement(cql, &self.keyspace, self.consistency, idempotent)
     }
 
     /// A lightweight transaction (`IF …`): serial consistency for the condition.

@@ -12,7 +12,7 @@ use crate::server::store::StoreError;
 
 /// Hours per events partition: `(website_id, bucket)` with `bucket = time_ms / HOUR_MS`.
 pub const BUCKET_MS: i64 = 3_600_000;
-/// Sequence numbers per `event_seqs` partition.
+/// Sequence numbers per `event_seq_runs` (and `event_seqs`) partition.
 pub const SEQ_BLOCK_BITS: u32 = 16;
 
 /// What the events table's options depend on.
@@ -121,6 +121,22 @@ fn migrations(opts: &EventOptions) -> Vec<(i32, &'static str, Vec<String>)> {
                     String::new()
                 }
             ),
+        ],
+    ), (
+        3,
+        "sequence numbers by batch",
+        vec![
+            // What `last_seq_before` walks, one row per website and batch instead of one per
+            // event (half the node's writes per event): the batch's numbers and their times,
+            // newest first. Keyed by the run's last and first number, so the one-event run a
+            // repaired duplicate writes never replaces a batch's run. `event_seqs` keeps the
+            // rows written before this version and is still read.
+            "CREATE TABLE IF NOT EXISTS event_seq_runs (
+                website_id text, block bigint, last_seq bigint, first_seq bigint,
+                seqs frozen<list<bigint>>, times frozen<list<bigint>>,
+                PRIMARY KEY ((website_id, block), last_seq, first_seq)
+            ) WITH CLUSTERING ORDER BY (last_seq DESC, first_seq DESC)"
+                .into(),
         ],
     )]
 }

@@ -165,7 +165,10 @@ impl Drop for Turn<'_> {
 /// Per website, a batch being written excludes the reads that build live state (`since`,
 /// `last_seq_before`, the first page of `newest`): each of those sees whole batches, as a
 /// SQLite read sees whole commits — a topic built while a batch is half written would hold a
-/// later event without an earlier one and skip the earlier one when it is published.
+/// later event without an earlier one and skip the earlier one when it is published. Batches
+/// share a website's lock (several are written at once; a busy website is most of the load),
+/// a read holds it alone; requests are served in order (tokio's lock is fair), so a read
+/// waits only for the batches before it and is not starved by the ones after.
 #[derive(Default)]
 pub struct SiteLocks {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
@@ -177,20 +180,20 @@ impl SiteLocks {
         locks.entry(website_id.to_string()).or_default().clone()
     }
 
-    /// Held while a live-state read of the website runs.
-    pub async fn read(&self, website_id: &str) -> tokio::sync::OwnedRwLockReadGuard<()> {
-        self.lock_of(website_id).read_owned().await
+    /// Held while a live-state read of the website runs: no batch of it is being written.
+    pub async fn read(&self, website_id: &str) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.lock_of(website_id).write_owned().await
     }
 
-    /// Held while a batch of these websites is written (taken in name order: no deadlock
-    /// between batches).
-    pub async fn write(&self, websites: impl IntoIterator<Item = &str>) -> Vec<tokio::sync::OwnedRwLockWriteGuard<()>> {
+    /// Held while a batch of these websites is written, alongside other batches (taken in
+    /// name order: no deadlock between batches and reads).
+    pub async fn write(&self, websites: impl IntoIterator<Item = &str>) -> Vec<tokio::sync::OwnedRwLockReadGuard<()>> {
         let mut sites: Vec<&str> = websites.into_iter().collect();
         sites.sort_unstable();
         sites.dedup();
         let mut guards = Vec::with_capacity(sites.len());
         for site in sites {
-            guards.push(self.lock_of(site).write_owned().await);
+            guards.push(self.lock_of(site).read_owned().await);
         }
         guards
     }
