@@ -210,7 +210,7 @@ mod browser {
 
         /// Returns whether the message proves the link is live.
         fn deliver(&self, text: &str) -> bool {
-            let msg: LiveMessage = match serde_json::from_str(text) {
+            let msg: LiveMessage = match crate::app::json_codec::decode(text) {
                 Ok(m) => m,
                 Err(e) => {
                     leptos::logging::warn!("pulse: undecodable live message: {e}");
@@ -275,7 +275,7 @@ mod browser {
         match resp.status() {
             200 => {
                 let text = resp.text().await.map_err(|_| ())?;
-                let body: crate::model::LoginResponse = serde_json::from_str(&text).map_err(|_| ())?;
+                let body: crate::model::LoginResponse = crate::app::json_codec::decode(&text).map_err(|_| ())?;
                 Ok(Some((body.token, body.expires_in as f64 * 1000.0)))
             }
             401 | 403 => Ok(None),

@@ -2,6 +2,7 @@
 //! already populated), then hydrated and driven live by `live_client`.
 
 mod components;
+pub mod json_codec;
 mod realtime_state;
 mod pages;
 pub mod analytics_fns;

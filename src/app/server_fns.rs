@@ -32,7 +32,7 @@ pub(crate) async fn current_user() -> Result<(crate::server::state::AppState, cr
 }
 
 /// Who is logged in.
-#[server(prefix = "/rpc")]
+#[server(prefix = "/rpc", input = server_fn::codec::Json)]
 pub async fn me() -> Result<SessionUser, UiError> {
     let (_, user) = current_user().await?;
     Ok(SessionUser { email: user.email, is_admin: user.is_admin })
@@ -55,7 +55,7 @@ pub async fn public_base_url() -> Result<String, UiError> {
 }
 
 /// One website and its current live snapshot, for the first paint of the Realtime tab.
-#[server(prefix = "/rpc")]
+#[server(prefix = "/rpc", input = server_fn::codec::Json)]
 pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), UiError> {
     let (state, user) = current_user().await?;
     let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
@@ -64,7 +64,7 @@ pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), 
 }
 
 /// The website a share link opens and its live snapshot: no login needed, the link is the key.
-#[server(prefix = "/rpc")]
+#[server(prefix = "/rpc", input = server_fn::codec::Json)]
 pub async fn shared_live(token: String) -> Result<(Website, LiveMessage), UiError> {
     let state = state()?;
     let crate::server::auth::Principal::Share { website_id, .. } =

@@ -13,6 +13,7 @@ use super::LoadError;
 use crate::app::analytics_fns::{analytics_events, analytics_report};
 use crate::app::components::{relative_time, ListSpec, SeriesChart, TopList, CARD};
 use crate::model::{AnalyticsView, Event, PERIODS};
+use crate::app::json_codec::resource;
 
 /// Query parameters of the tab's URL that are filters, with their labels.
 const FILTER_LABELS: [(&str, &str); 10] = [
@@ -108,7 +109,7 @@ pub fn AnalyticsPanel(
     let path = location.pathname;
     let refresh = RwSignal::new(0u64);
     let id = StoredValue::new(website_id);
-    let data = Resource::new(move || (search.get(), refresh.get()), move |(s, _)| analytics_report(id.get_value(), s));
+    let data = resource(move || (search.get(), refresh.get()), move |(s, _)| analytics_report(id.get_value(), s));
     let includes_now = RwSignal::new(false);
     Effect::new(move |_| {
         if let Some(Ok(v)) = data.get() {
@@ -314,7 +315,7 @@ fn EventsTable(website_id: String, search: Signal<String>, refresh: Signal<u64>)
     let error = RwSignal::new(None::<String>);
     let id = StoredValue::new(website_id);
     // a new URL (range, filters) or a live refresh starts from the newest page again
-    let first = Resource::new(move || (search.get(), refresh.get()), move |(s, _)| analytics_events(id.get_value(), s, None));
+    let first = resource(move || (search.get(), refresh.get()), move |(s, _)| analytics_events(id.get_value(), s, None));
     Effect::new(move |_| match first.get() {
         Some(Ok(list)) => {
             rows.set(list.events);

@@ -40,6 +40,7 @@ pub use website::WebsitePage;
 pub use website_settings::WebsiteSettingsRoute;
 pub use websites::WebsitesRoute;
 
+use crate::app::json_codec::resource;
 use crate::model::UiError;
 
 pub const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100";
@@ -77,7 +78,7 @@ use leptos::prelude::*;
 /// Top bar shared by the logged-in pages.
 #[component]
 pub fn AppHeader() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::app::server_fns::me());
+    let me = resource(|| (), |_| crate::app::server_fns::me());
     view! {
         <header class="border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
             <div class="mx-auto flex max-w-6xl items-center justify-between px-4 py-3">

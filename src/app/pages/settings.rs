@@ -10,12 +10,13 @@ use crate::app::server_fns::me;
 use crate::app::settings_fns::{
     list_users, settings_websites, AddUser, AddWebsite, ChangePassword, RemoveUser,
 };
+use crate::app::json_codec::resource;
 
 super::lazy_page!(SettingsRoute, SettingsPage);
 
 #[component]
 fn SettingsPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| me());
+    let me = resource(|| (), |_| me());
     view! {
         <AppHeader/>
         <main class="mx-auto max-w-4xl space-y-8 px-4 py-8">
@@ -34,7 +35,7 @@ fn SettingsPage() -> impl IntoView {
 #[component]
 fn WebsitesSection() -> impl IntoView {
     let add = ServerAction::<AddWebsite>::new();
-    let sites = Resource::new(move || add.version().get(), |_| settings_websites());
+    let sites = resource(move || add.version().get(), |_| settings_websites());
     // a new website opens its settings page, which shows its snippet
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -93,7 +94,7 @@ fn WebsitesSection() -> impl IntoView {
 fn UsersSection(me: String) -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
     let remove = ServerAction::<RemoveUser>::new();
-    let users = Resource::new(move || (add.version().get(), remove.version().get()), |_| list_users());
+    let users = resource(move || (add.version().get(), remove.version().get()), |_| list_users());
     view! {
         <section class=SECTION aria-labelledby="users-heading" data-testid="users">
             <h2 id="users-heading" class="text-lg font-semibold">"Users"</h2>

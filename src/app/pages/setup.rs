@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{LoadError, BUTTON, INPUT};
 use crate::app::settings_fns::setup_link_email;
+use crate::app::json_codec::resource;
 
 super::lazy_page!(SetupRoute, SetupPage);
 
@@ -15,7 +16,7 @@ fn SetupPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || params.with(|p| p.get("token").unwrap_or_default());
     let error = move || query.with(|q| q.get("error"));
-    let email = Resource::new(token, setup_link_email);
+    let email = resource(token, setup_link_email);
     view! {
         <main class="flex min-h-full items-center justify-center px-4 py-16">
             <div class="w-full max-w-sm">

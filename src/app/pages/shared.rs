@@ -7,12 +7,13 @@ use leptos_router::hooks::use_params_map;
 use super::realtime::RealtimePanel;
 use super::LoadError;
 use crate::app::server_fns::shared_live;
+use crate::app::json_codec::resource;
 
 #[component]
 pub fn SharedPage() -> impl IntoView {
     let params = use_params_map();
     let token = move || params.with(|p| p.get("token").unwrap_or_default());
-    let data = Resource::new(token, shared_live);
+    let data = resource(token, shared_live);
     view! {
         <header class="border-b border-slate-200 bg-white/80 dark:border-slate-800 dark:bg-slate-900/80">
             <div class="mx-auto flex max-w-6xl items-center justify-between px-4 py-3">

@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::analytics::AnalyticsPanel;
 use super::realtime::RealtimePanel;
+use crate::app::json_codec::resource;
 
 /// The Analytics tab, loaded lazily: its code is a separate WASM module (`cargo leptos
 /// --split`) fetched the first time the tab opens, so the Realtime page's first load does not
@@ -23,7 +24,7 @@ pub fn WebsitePage() -> impl IntoView {
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let analytics = move || query.with(|q| q.get("tab").as_deref() == Some("analytics"));
-    let data = Resource::new(id, website_live);
+    let data = resource(id, website_live);
     // every live event of the website, counted: the Analytics tab refreshes on it
     let ticks = RwSignal::new(0u64);
     // the Analytics tab renders in the browser only (its code is a lazily loaded module: the

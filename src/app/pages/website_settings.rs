@@ -9,6 +9,7 @@ use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, BUTTON_SE
 use crate::app::settings_fns::{
     website_access, AddMember, MakeShareLink, RemoveMember, RemoveShareLink, RemoveWebsite, SaveWebsite,
 };
+use crate::app::json_codec::resource;
 
 super::lazy_page!(WebsiteSettingsRoute, WebsiteSettingsPage);
 
@@ -22,7 +23,7 @@ fn WebsiteSettingsPage() -> impl IntoView {
     let share = ServerAction::<MakeShareLink>::new();
     let unshare = ServerAction::<RemoveShareLink>::new();
     let delete = ServerAction::<RemoveWebsite>::new();
-    let data = Resource::new(
+    let data = resource(
         move || (id(), save.version().get(), grant.version().get(), revoke.version().get(), share.version().get(), unshare.version().get()),
         |(id, ..)| website_access(id),
     );

@@ -4,13 +4,14 @@ use leptos::prelude::*;
 
 use super::{AppHeader, LoadError};
 use crate::app::server_fns::{list_websites, public_base_url};
+use crate::app::json_codec::resource;
 
 super::lazy_page!(WebsitesRoute, WebsitesPage);
 
 #[component]
 fn WebsitesPage() -> impl IntoView {
-    let sites = Resource::new(|| (), |_| list_websites());
-    let base = Resource::new(|| (), |_| public_base_url());
+    let sites = resource(|| (), |_| list_websites());
+    let base = resource(|| (), |_| public_base_url());
     view! {
         <AppHeader/>
         <main class="mx-auto max-w-6xl px-4 py-8">
