@@ -113,16 +113,12 @@ async fn page_status(ctx: &Ctx, site: &str, token: Option<&str>) -> (u16, String
     (status, location.unwrap_or(r.text().await.unwrap_or_default()))
 }
 
-/// A server function call (`website_live`) with `token` as a Bearer header: status and the
-/// typed error's code.
+/// A server function call (`website_live`, JSON arguments as the page sends them) with
+/// `token` as a Bearer header: status and the typed error's code.
 async fn server_fn_answer(ctx: &Ctx, site: &str, token: Option<&str>) -> (u16, String) {
     use leptos::server_fn::ServerFn;
     let path = <pulse::app::server_fns::WebsiteLive as ServerFn>::PATH;
-    let mut req = ctx
-        .http
-        .post(format!("{}{path}", ctx.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("website_id={site}"));
+    let mut req = ctx.http.post(format!("{}{path}", ctx.base)).json(&json!({ "website_id": site }));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

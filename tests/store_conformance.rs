@@ -348,3 +348,39 @@ async fn deleting_a_website_removes_its_events(s: Stores) {
     assert!(s.events.newest(&w.id, 10, None).await.unwrap().events.is_empty());
     assert!(s.accounts.website(&w.id).await.unwrap().is_none());
 }
+
+/// Keyspaces written before sequence runs existed (schema version 3) hold one `event_seqs`
+/// row per event; the live window's floor still counts them, beside newer runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a CQL server: scripts/test.sh starts one and runs these"]
+async fn scylla_floor_reads_per_event_index_rows_of_older_keyspaces() {
+    let (s, _dir) = scylla().await;
+    let w = site();
+    let now = Utc::now();
+    let (t_old, t_recent) = (now - Duration::hours(2), now - Duration::minutes(10));
+    let first = stored(&s.events.append(&[event(&w, "/old", "v", t_old, false), event(&w, "/r", "v", t_recent, false)]).await.unwrap());
+    // rewrite this website's index as an older version wrote it: per-event rows, no runs
+    let cql = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(std::env::var("PULSE_TEST_CQL").unwrap())
+        .build()
+        .await
+        .unwrap();
+    let ks = format!("conformance_{}", std::process::id());
+    let block = (first[0] as i64) >> 16;
+    cql.query_unpaged(format!("DELETE FROM {ks}.event_seq_runs WHERE website_id = ? AND block = ?"), (&w, block)).await.unwrap();
+    for (seq, time) in [(first[0], t_old), (first[1], t_recent)] {
+        cql.query_unpaged(
+            format!("INSERT INTO {ks}.event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?)"),
+            (&w, (seq as i64) >> 16, seq as i64, time),
+        )
+        .await
+        .unwrap();
+    }
+    let window_start = now - Duration::minutes(30);
+    assert_eq!(s.events.last_seq_before(&w, window_start).await.unwrap(), first[0], "from the per-event rows");
+    // a late event after the upgrade lands in a run: the higher of the two answers counts
+    let late = stored(&s.events.append(&[event(&w, "/late", "v", now - Duration::days(1), false)]).await.unwrap());
+    assert_eq!(s.events.last_seq_before(&w, window_start).await.unwrap(), late[0]);
+    assert_eq!(s.events.last_seq_before(&w, now - Duration::hours(3)).await.unwrap(), late[0]);
+    assert_eq!(s.events.last_seq_before(&w, now - Duration::days(2)).await.unwrap(), 0);
+}

@@ -125,14 +125,18 @@ impl ScyllaStore {
     }
 
     /// Writes one event (and its index rows) with sequence number `seq`.
+    /// The whole row is written: absent values are bound as null, so nothing of an earlier,
+    /// different attempt under the same number survives (the duplicate repair's rewrite).
     async fn write_event(&self, e: &Event, seq: i64, client_id: bool) -> Result<(), StoreError> {
-        self.write_events(&[(e, seq, client_id)]).await
+        self.write_events(&[(e, seq, client_id)], true).await
     }
 
     /// Writes events with their sequence numbers: rows of one partition go together in
     /// unlogged batches (one request, applied atomically per partition, kept under Cassandra's
     /// 5 KiB batch warning), every batch in flight at once; answers when all are acknowledged.
-    async fn write_events(&self, events: &[(&Event, i64, bool)]) -> Result<(), StoreError> {
+    /// Absent values are left unset (no tombstone), or bound as null when `whole` (rewriting a
+    /// row that may exist).
+    async fn write_events(&self, events: &[(&Event, i64, bool)], whole: bool) -> Result<(), StoreError> {
         let mut rows: Vec<((&str, i64), usize, EventInsert<'_>)> = Vec::with_capacity(events.len());
         let mut runs: RunsByPartition<'_> = std::collections::BTreeMap::new();
         let mut hours: std::collections::BTreeSet<(&str, i64)> = std::collections::BTreeSet::new();
@@ -158,22 +162,29 @@ impl ScyllaStore {
                     kind: &e.kind,
                     pathname: &e.pathname,
                     url: &e.url,
-                    referrer: MaybeUnset::from_option(e.referrer.as_deref()),
-                    source: MaybeUnset::from_option(e.source.as_deref()),
-                    title: MaybeUnset::from_option(e.title.as_deref()),
+                    referrer: absent(e.referrer.as_deref(), whole),
+                    source: absent(e.source.as_deref(), whole),
+                    title: absent(e.title.as_deref(), whole),
                     visitor_id: &e.visitor_id,
-                    session_id: MaybeUnset::from_option(e.session_id.as_deref()),
+                    session_id: absent(e.session_id.as_deref(), whole),
                     device: e.device.as_str(),
-                    browser: MaybeUnset::from_option(e.browser.as_deref()),
-                    os: MaybeUnset::from_option(e.os.as_deref()),
-                    country: MaybeUnset::from_option(e.country.as_deref()),
-                    props: MaybeUnset::from_option(props),
+                    browser: absent(e.browser.as_deref(), whole),
+                    os: absent(e.os.as_deref(), whole),
+                    country: absent(e.country.as_deref(), whole),
+                    props: absent(props, whole),
                     client_id,
                 },
             ));
-            let run = runs.entry((&e.website_id, block_of(seq))).or_default();
-            run.0.push(seq);
-            run.1.push(time.0);
+            // a run is consecutive numbers: a gap (a new lease block, a skipped duplicate) starts
+            // another, so runs never interleave with another writer's numbers
+            let partition = runs.entry((&e.website_id, block_of(seq))).or_default();
+            match partition.last_mut() {
+                Some((seqs, times)) if seqs.last() == Some(&(seq - 1)) => {
+                    seqs.push(seq);
+                    times.push(time.0);
+                }
+                _ => partition.push((vec![seq], vec![time.0])),
+            }
             if !self.known_hour(&e.website_id, bucket) {
                 hours.insert((&e.website_id, bucket));
             }
@@ -198,6 +209,7 @@ impl ScyllaStore {
         }
         let runs: Vec<((&str, i64), usize, SeqRun<'_>)> = runs
             .into_iter()
+            .flat_map(|(key, runs)| runs.into_iter().map(move |run| (key, run)))
             .map(|((site, block), (mut seqs, mut times))| {
                 // newest first, as the reader walks them
                 seqs.reverse();
@@ -472,8 +484,18 @@ impl WriteStatements {
     }
 }
 
+/// An absent optional value: unset (nothing written), or null (a tombstone that clears what
+/// an earlier write left) when the whole row is being rewritten.
+fn absent<T>(v: Option<T>, whole: bool) -> MaybeUnset<Option<T>> {
+    match v {
+        Some(v) => MaybeUnset::Set(Some(v)),
+        None if whole => MaybeUnset::Set(None),
+        None => MaybeUnset::Unset,
+    }
+}
+
 /// (website, block) → a batch's numbers there and their times (ms), in batch order.
-type RunsByPartition<'a> = std::collections::BTreeMap<(&'a str, i64), (Vec<i64>, Vec<i64>)>;
+type RunsByPartition<'a> = std::collections::BTreeMap<(&'a str, i64), Vec<(Vec<i64>, Vec<i64>)>>;
 
 /// One `event_seq_runs` row: website, block, last and first number, the numbers newest first
 /// and their times (ms).
@@ -482,6 +504,7 @@ type SeqRun<'a> = (&'a str, i64, i64, i64, Vec<i64>, Vec<i64>);
 /// The values of one `events` row, bound by column name. Absent values are left unset, not
 /// bound as null: a null is written as a tombstone (one per empty column per event, which
 /// the node then stores, compacts and skips on reads); an unset column costs nothing.
+/// A rewrite binds them as null (see `absent`).
 #[derive(SerializeRow)]
 struct EventInsert<'a> {
     website_id: &'a str,
@@ -492,16 +515,16 @@ struct EventInsert<'a> {
     kind: &'a str,
     pathname: &'a str,
     url: &'a str,
-    referrer: MaybeUnset<&'a str>,
-    source: MaybeUnset<&'a str>,
-    title: MaybeUnset<&'a str>,
+    referrer: MaybeUnset<Option<&'a str>>,
+    source: MaybeUnset<Option<&'a str>>,
+    title: MaybeUnset<Option<&'a str>>,
     visitor_id: &'a str,
-    session_id: MaybeUnset<&'a str>,
+    session_id: MaybeUnset<Option<&'a str>>,
     device: &'a str,
-    browser: MaybeUnset<&'a str>,
-    os: MaybeUnset<&'a str>,
-    country: MaybeUnset<&'a str>,
-    props: MaybeUnset<String>,
+    browser: MaybeUnset<Option<&'a str>>,
+    os: MaybeUnset<Option<&'a str>>,
+    country: MaybeUnset<Option<&'a str>>,
+    props: MaybeUnset<Option<String>>,
     client_id: bool,
 }
 
@@ -520,11 +543,13 @@ impl EventStore for ScyllaStore {
         for e in events {
             seqs.push(self.seqs.next(&e.event.website_id).await? as i64);
         }
-        // live-state reads of these websites wait until the batch is whole (see `SiteLocks`);
-        // taken before the next batch's turn, so a read never sees a later batch without an
-        // earlier one
-        let _writing = self.site_locks.write(events.iter().map(|e| e.event.website_id.as_str())).await;
+        // live-state reads of these websites wait until the batch is whole (see `SiteLocks`):
+        // queued for before the next batch's turn, so a read never sees a later batch without
+        // an earlier one, and waited for after it, so a read holding one website's lock does
+        // not hold up the other websites' batches
+        let writing = self.site_locks.queue(events.iter().map(|e| e.event.website_id.as_str())).await;
         drop(turn);
+        let _writing = writing.granted().await;
         // by index: closures over plain numbers keep the futures `Send` for the trait
         let (events_ref, seqs_ref) = (events, &seqs);
         // an id given twice within the batch: the first one counts (as SQLite's order does)
@@ -552,7 +577,7 @@ impl EventStore for ScyllaStore {
             .filter(|&i| claims[i])
             .map(|i| (&events_ref[i].event, seqs_ref[i], events_ref[i].client_id))
             .collect();
-        self.write_events(&fresh).await?;
+        self.write_events(&fresh, false).await?;
         Ok(seqs
             .iter()
             .zip(claims)
@@ -577,6 +602,11 @@ impl EventStore for ScyllaStore {
         limit: usize,
         before: Option<PageCursor>,
     ) -> Result<EventPage, StoreError> {
+        // a first page sees whole batches, as `newest`'s does: later pages continue below it
+        let _whole_batches = match before {
+            None => Some(self.site_locks.read(website_id).await),
+            Some(_) => None,
+        };
         self.page(website_id, from.timestamp_millis(), to.timestamp_millis(), limit, before).await
     }
 

@@ -185,15 +185,46 @@ impl SiteLocks {
         self.lock_of(website_id).write_owned().await
     }
 
-    /// Held while a batch of these websites is written, alongside other batches (taken in
-    /// name order: no deadlock between batches and reads).
-    pub async fn write(&self, websites: impl IntoIterator<Item = &str>) -> Vec<tokio::sync::OwnedRwLockReadGuard<()>> {
+    /// Takes places in line for these websites' locks, for a batch written alongside other
+    /// batches: each request is polled once, which queues it (the lock serves in order) or
+    /// takes the lock at once. Queued in name order; waiting for them comes after, in
+    /// `Queued::granted`. No deadlock: a read holds one lock and waits for nothing else, and
+    /// every request waits only for requests queued before it.
+    pub async fn queue(&self, websites: impl IntoIterator<Item = &str>) -> Queued {
         let mut sites: Vec<&str> = websites.into_iter().collect();
         sites.sort_unstable();
         sites.dedup();
-        let mut guards = Vec::with_capacity(sites.len());
+        let mut places = Vec::with_capacity(sites.len());
         for site in sites {
-            guards.push(self.lock_of(site).read_owned().await);
+            let mut request: PendingRead = Box::pin(self.lock_of(site).read_owned());
+            places.push(match futures::poll!(request.as_mut()) {
+                std::task::Poll::Ready(guard) => Place::Held(guard),
+                std::task::Poll::Pending => Place::Waiting(request),
+            });
+        }
+        Queued(places)
+    }
+}
+
+type PendingRead = std::pin::Pin<Box<dyn std::future::Future<Output = tokio::sync::OwnedRwLockReadGuard<()>> + Send>>;
+
+enum Place {
+    Held(tokio::sync::OwnedRwLockReadGuard<()>),
+    Waiting(PendingRead),
+}
+
+/// A batch's places in line for its websites' locks (see `SiteLocks::queue`).
+pub struct Queued(Vec<Place>);
+
+impl Queued {
+    /// Waits until every lock is held; they are released when the guards drop.
+    pub async fn granted(self) -> Vec<tokio::sync::OwnedRwLockReadGuard<()>> {
+        let mut guards = Vec::with_capacity(self.0.len());
+        for place in self.0 {
+            guards.push(match place {
+                Place::Held(guard) => guard,
+                Place::Waiting(request) => request.await,
+            });
         }
         guards
     }
