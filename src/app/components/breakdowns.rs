@@ -66,24 +66,26 @@ fn BreakdownList(
                     <For each=move || rows.get() key=|b| b.value.clone() let:row>
                         {
                             let value = row.value.clone();
-                            let current = {
-                                let value = value.clone();
-                                Memo::new(move |_| rows.with(|r| r.iter().find(|b| b.value == value).map_or((0, 0), |b| (b.count, b.visitors))))
+                            // two `Memo<u64>`s, a type the page has anyway: a memo of a new
+                            // type (a tuple) would carry its own copy of the memo code
+                            let of_row = |value: String, field: fn(&Breakdown) -> u64| {
+                                Memo::new(move |_| rows.with(|r| r.iter().find(|b| b.value == value).map_or(0, field)))
                             };
+                            let (count, visitors) = (of_row(value.clone(), |b| b.count), of_row(value.clone(), |b| b.visitors));
                             let text = shown(label, &value);
                             view! {
                                 <li class="relative overflow-hidden rounded-lg" data-value=value.clone()>
                                     <BarRow
-                                        percent=Signal::derive(move || current.get().0 as f64 / top.get() as f64 * 100.0)
+                                        percent=Signal::derive(move || count.get() as f64 / top.get() as f64 * 100.0)
                                         bar="bg-sky-100 dark:bg-sky-900/40"
                                     >
                                         <span class="truncate text-slate-800 dark:text-slate-200" title=text.clone()>{text.clone()}</span>
                                         <span
                                             class="shrink-0 font-semibold tabular-nums text-slate-900 dark:text-slate-100"
                                             data-testid="breakdown-count"
-                                            aria-label=move || { let (c, v) = current.get(); format!("{c} {unit}, {v} visitors") }
+                                            aria-label=move || format!("{} {unit}, {} visitors", count.get(), visitors.get())
                                         >
-                                            {move || current.get().0}
+                                            {count}
                                         </span>
                                     </BarRow>
                                 </li>

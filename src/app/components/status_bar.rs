@@ -34,14 +34,14 @@ pub fn StatusBar(status: LiveStatus, now: RwSignal<i64>) -> impl IntoView {
         LinkState::Offline { retry_at } => format!("OFFLINE — retrying in {}s", countdown(retry_at)),
         LinkState::Unauthorized => "SIGNED OUT".to_string(),
     };
-    // changes only when the state does (not with the countdown)
-    let announcement = Memo::new(move |_| match status.link.get() {
+    // the same text while the countdown runs, so the live region speaks once per state
+    let announcement = move || match status.link.get() {
         LinkState::Live => "Live updates connected.",
         LinkState::Connecting => "Connecting to live updates…",
         LinkState::Reconnecting { .. } => "Live updates interrupted; reconnecting.",
         LinkState::Offline { .. } => "Live updates offline; retrying.",
         LinkState::Unauthorized => "Your session ended; redirecting to the login page.",
-    });
+    };
     let state_attr = move || match status.link.get() {
         LinkState::Live => "live",
         LinkState::Connecting => "connecting",
