@@ -77,7 +77,7 @@ pub fn spawn(
     let (committed_tx, committed_rx) = mpsc::channel::<Stored>(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publish_loop(hub, metrics.clone(), committed_rx));
     let (stopped_tx, stopped_rx) = oneshot::channel::<Option<String>>();
-    let writer = write_loop(cfg, store, metrics, health, rx, shutdown.subscribe(), committed_tx, publisher);
+    let writer = write_loop(WriteLoop { cfg, store, metrics, health, rx, shutdown: shutdown.subscribe(), committed_tx, publisher });
     // Its own thread and runtime: the next commit starts as soon as the last one is done,
     // without waiting for a turn on workers busy with requests.
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
@@ -97,23 +97,27 @@ pub fn spawn(
     }))
 }
 
-/// Drains the queue into group commits until shutdown (then flushes what is queued). Returns
-/// why it stopped early, if it did.
-#[allow(clippy::too_many_arguments)]
-async fn write_loop(
+/// What a write loop runs with: the queue it drains, the store it commits to, and where the
+/// stored events go (the publisher).
+struct WriteLoop {
     cfg: IngestConfig,
     store: Arc<dyn EventStore>,
     metrics: Metrics,
     health: Arc<WritePath>,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    mut shutdown: watch::Receiver<bool>,
+    rx: mpsc::Receiver<WriteRequest>,
+    shutdown: watch::Receiver<bool>,
     committed_tx: mpsc::Sender<Stored>,
-    mut publisher: JoinHandle<Option<String>>,
-) -> Option<String> {
-    let depth = store.appends_in_flight().max(1);
+    publisher: JoinHandle<Option<String>>,
+}
+
+/// Drains the queue into group commits until shutdown (then flushes what is queued). Returns
+/// why it stopped early, if it did.
+async fn write_loop(w: WriteLoop) -> Option<String> {
+    let depth = w.store.appends_in_flight().max(1);
     if depth > 1 {
-        return write_loop_pipelined(depth, cfg, store, metrics, health, rx, shutdown, committed_tx, publisher).await;
+        return write_loop_pipelined(depth, w).await;
     }
+    let WriteLoop { cfg, store, metrics, health, mut rx, mut shutdown, committed_tx, mut publisher } = w;
     let max = cfg.batch_max.max(1);
     let linger = Duration::from_millis(cfg.batch_linger_ms);
     let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);
@@ -195,18 +199,8 @@ async fn finish(
 /// commit is a few round trips): up to `depth` commits in flight, started in queue order,
 /// answered and published in that same order (the store numbers them in it). No linger: the
 /// next batch starts with whatever arrived, so batches stay small under light load.
-#[allow(clippy::too_many_arguments)]
-async fn write_loop_pipelined(
-    depth: usize,
-    cfg: IngestConfig,
-    store: Arc<dyn EventStore>,
-    metrics: Metrics,
-    health: Arc<WritePath>,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    mut shutdown: watch::Receiver<bool>,
-    committed_tx: mpsc::Sender<Stored>,
-    mut publisher: JoinHandle<Option<String>>,
-) -> Option<String> {
+async fn write_loop_pipelined(depth: usize, w: WriteLoop) -> Option<String> {
+    let WriteLoop { cfg, store, metrics, health, mut rx, mut shutdown, committed_tx, mut publisher } = w;
     use futures::stream::{FuturesOrdered, StreamExt};
     let max = cfg.batch_max.max(1);
     let mut buf: Vec<WriteRequest> = Vec::with_capacity(max);

@@ -256,6 +256,40 @@ impl ScyllaStore {
         session.batch(&batch, rows).await.map(|_| ()).map_err(cql_err)
     }
 
+    /// The first answer `pick` finds in the rows of `cql` (newest first), paging as needed.
+    async fn first_in_block<R>(
+        &self,
+        cql: &str,
+        key: (&str, i64),
+        pick: impl Fn(R) -> Option<i64>,
+    ) -> Result<Option<i64>, StoreError>
+    where
+        R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+    {
+        let mut rows = self
+            .db
+            .execute_iter(self.stmt(cql, true), key)
+            .await
+            .map_err(cql_err)?
+            .rows_stream::<R>()
+            .map_err(cql_err)?;
+        while let Some(row) = rows.try_next().await.map_err(cql_err)? {
+            if let Some(seq) = pick(row) {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The lock a first page of history holds while it reads (see `SiteLocks`): it sees whole
+    /// batches, and later pages continue below it.
+    async fn first_page_lock(&self, website_id: &str, before: Option<PageCursor>) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        match before {
+            None => Some(self.site_locks.read(website_id).await),
+            Some(_) => None,
+        }
+    }
+
     /// Whether this process already recorded the website's hour in `event_buckets`.
     fn known_hour(&self, website_id: &str, bucket: i64) -> bool {
         self.hours.lock().is_ok_and(|h| h.contains(&(website_id.to_string(), bucket)))
@@ -587,10 +621,7 @@ impl EventStore for ScyllaStore {
 
     async fn newest(&self, website_id: &str, limit: usize, before: Option<PageCursor>) -> Result<EventPage, StoreError> {
         // the first page is what a live topic's feed is built from: whole batches only
-        let _whole_batches = match before {
-            None => Some(self.site_locks.read(website_id).await),
-            Some(_) => None,
-        };
+        let _whole_batches = self.first_page_lock(website_id, before).await;
         self.page(website_id, i64::MIN / 2, i64::MAX / 2, limit, before).await
     }
 
@@ -602,11 +633,7 @@ impl EventStore for ScyllaStore {
         limit: usize,
         before: Option<PageCursor>,
     ) -> Result<EventPage, StoreError> {
-        // a first page sees whole batches, as `newest`'s does: later pages continue below it
-        let _whole_batches = match before {
-            None => Some(self.site_locks.read(website_id).await),
-            Some(_) => None,
-        };
+        let _whole_batches = self.first_page_lock(website_id, before).await;
         self.page(website_id, from.timestamp_millis(), to.timestamp_millis(), limit, before).await
     }
 
@@ -634,42 +661,16 @@ impl EventStore for ScyllaStore {
             // runs come newest first (a repaired event's one-number run repeats a number seen
             // before, with the same time); `event_seqs` holds rows of keyspaces written before
             // runs existed: the higher of the two answers
-            let runs = async {
-                let mut rows = self
-                    .db
-                    .execute_iter(
-                        self.stmt("SELECT seqs, times FROM event_seq_runs WHERE website_id = ? AND block = ?", true),
-                        (website_id, block),
-                    )
-                    .await
-                    .map_err(cql_err)?
-                    .rows_stream::<(Vec<i64>, Vec<i64>)>()
-                    .map_err(cql_err)?;
-                while let Some((seqs, times)) = rows.try_next().await.map_err(cql_err)? {
-                    if let Some((seq, _)) = seqs.iter().zip(&times).find(|&(_, &t)| t < before_ms) {
-                        return Ok::<_, StoreError>(Some(*seq));
-                    }
-                }
-                Ok(None)
-            };
-            let singles = async {
-                let mut rows = self
-                    .db
-                    .execute_iter(
-                        self.stmt("SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?", true),
-                        (website_id, block),
-                    )
-                    .await
-                    .map_err(cql_err)?
-                    .rows_stream::<(i64, CqlTimestamp)>()
-                    .map_err(cql_err)?;
-                while let Some((seq, time)) = rows.try_next().await.map_err(cql_err)? {
-                    if time.0 < before_ms {
-                        return Ok::<_, StoreError>(Some(seq));
-                    }
-                }
-                Ok(None)
-            };
+            let runs = self.first_in_block(
+                "SELECT seqs, times FROM event_seq_runs WHERE website_id = ? AND block = ?",
+                (website_id, block),
+                |(seqs, times): (Vec<i64>, Vec<i64>)| seqs.into_iter().zip(times).find(|&(_, t)| t < before_ms).map(|(seq, _)| seq),
+            );
+            let singles = self.first_in_block(
+                "SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?",
+                (website_id, block),
+                |(seq, time): (i64, CqlTimestamp)| (time.0 < before_ms).then_some(seq),
+            );
             let (runs, singles) = futures::try_join!(runs, singles)?;
             if let Some(seq) = runs.max(singles) {
                 return Ok(seq as Seq);
