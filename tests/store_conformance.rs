@@ -268,6 +268,10 @@ async fn accounts_websites_members_sessions_shares_and_settings(s: Stores) {
     assert!(matches!(a.create_user(&owner_email.to_uppercase(), "x", false).await, Err(StoreError::AlreadyExists(_))));
     assert_eq!(a.user_by_email(&owner_email.to_uppercase()).await.unwrap().map(|u| u.id), Some(owner));
     assert!(a.list_users().await.unwrap().iter().any(|u| u.email == member_email));
+    // empty keys (a login form sent empty, an empty cookie) find nothing, and are no error
+    assert!(a.user_by_email("").await.unwrap().is_none());
+    assert!(a.session("", 0).await.unwrap().is_none());
+    assert!(a.website("").await.unwrap().is_none());
 
     let w = Website::new(site(), "example.com", "Example");
     a.create_website(&w, Some(owner)).await.unwrap();

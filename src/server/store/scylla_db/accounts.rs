@@ -105,6 +105,9 @@ impl ScyllaStore {
     }
 
     async fn website_row(&self, id: &str) -> Result<Option<WebsiteCols>, StoreError> {
+        if id.is_empty() {
+            return Ok(None); // see `user_by_email`
+        }
         self.one(&format!("SELECT {WEBSITE_COLS} FROM websites WHERE id = ?"), (id,)).await
     }
 
@@ -187,6 +190,11 @@ impl AccountStore for ScyllaStore {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        // nothing is stored under an empty key, and CQL refuses to look one up (an error, not
+        // "no row"): a login with an empty email is a wrong login, not a store failure
+        if email.is_empty() {
+            return Ok(None);
+        }
         match self.one::<(Option<i64>,)>("SELECT id FROM users_by_email WHERE email = ?", (email.to_lowercase(),)).await? {
             Some((Some(id),)) => self.user_by_id(id).await,
             _ => Ok(None),
@@ -251,6 +259,9 @@ impl AccountStore for ScyllaStore {
     }
 
     async fn session(&self, id: &str, now_ms: i64) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+        if id.is_empty() {
+            return Ok(None); // see `user_by_email`
+        }
         let row = self
             .one::<(String, Option<i64>, Option<String>, Option<i64>)>(
                 "SELECT id, user_id, secret_hash, expires_at_ms FROM sessions WHERE id = ?",
@@ -265,6 +276,9 @@ impl AccountStore for ScyllaStore {
     }
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        if id.is_empty() {
+            return Ok(()); // see `user_by_email`
+        }
         if let Some((Some(user_id),)) = self.one::<(Option<i64>,)>("SELECT user_id FROM sessions WHERE id = ?", (id,)).await? {
             self.exec("DELETE FROM sessions_by_user WHERE user_id = ? AND id = ?", (user_id, id)).await?;
         }
