@@ -10,14 +10,17 @@ pub mod server_fns;
 pub mod settings_fns;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::Lazy;
 use leptos_router::path;
 
 use pages::{SharedPage, WebsitePage};
 
+/// The HTML document around [`App`], rendered on the server only. The title is the same on
+/// every page, so it is plain HTML here: the browser build carries no `leptos_meta` code.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    provide_meta_context();
     view! {
         <!DOCTYPE html>
         <html lang="en" class="h-full">
@@ -25,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <title>"Pulse — realtime analytics"</title>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
@@ -40,9 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     view! {
-        <Title text="Pulse — realtime analytics"/>
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
                 <Route path=path!("/") view={Lazy::<pages::WebsitesRoute>::new()}/>

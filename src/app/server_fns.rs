@@ -54,29 +54,39 @@ pub async fn public_base_url() -> Result<String, UiError> {
     Ok(crate::server::public_url::base(&state.cfg, &parts.headers))
 }
 
+/// What a live page (a website's Realtime tab, or a share link) opens with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivePage {
+    pub website: Website,
+    /// Its current live snapshot, for the first paint.
+    pub snapshot: LiveMessage,
+    /// The logged-in user's email, for the header; none through a share link.
+    pub viewer: Option<String>,
+}
+
 /// One website and its current live snapshot, for the first paint of the Realtime tab.
 #[server(prefix = "/rpc", input = server_fn::codec::Json)]
-pub async fn website_live(website_id: String) -> Result<(Website, LiveMessage), UiError> {
+pub async fn website_live(website_id: String) -> Result<LivePage, UiError> {
     let (state, user) = current_user().await?;
-    let site = crate::server::auth::visible_website(&state, &user, &website_id).await?;
+    let website = crate::server::auth::visible_website(&state, &user, &website_id).await?;
     let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
-    Ok((site, snapshot))
+    Ok(LivePage { website, snapshot, viewer: Some(user.email) })
 }
 
 /// The website a share link opens and its live snapshot: no login needed, the link is the key.
 #[server(prefix = "/rpc", input = server_fn::codec::Json)]
-pub async fn shared_live(token: String) -> Result<(Website, LiveMessage), UiError> {
+pub async fn shared_live(token: String) -> Result<LivePage, UiError> {
     let state = state()?;
     let crate::server::auth::Principal::Share { website_id, .. } =
         crate::server::auth::share_of_token(&state, &token).await?
     else {
         return Err(UiError::Unauthorized("not a share link".into()));
     };
-    let site = state
+    let website = state
         .accounts
         .website(&website_id)
         .await?
         .ok_or_else(|| UiError::NotFound("the shared website no longer exists".into()))?;
     let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
-    Ok((site, snapshot))
+    Ok(LivePage { website, snapshot, viewer: None })
 }

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::{BarRow, CARD};
+use super::{BarRow, KeyedList, CARD};
 use crate::app::realtime_state::Realtime;
 use crate::model::{Breakdown, Stats};
 
@@ -45,55 +45,57 @@ fn BreakdownList(
     id: &'static str,
     /// What `count` counts: "pageviews" or "events".
     unit: &'static str,
-    empty: &'static str,
+    /// What the card says when the list is empty.
+    none: &'static str,
     pick: fn(&Stats) -> &Vec<Breakdown>,
     label: Label,
 ) -> impl IntoView {
     let rows = Memo::new(move |_| rt.stats.with(|s| pick(s).clone()));
+    // a memo, so the list is rebuilt only when it appears or goes, not on every update
+    let empty = Memo::new(move |_| rows.with(|r| r.is_empty()));
     let top = Memo::new(move |_| rows.with(|r| r.iter().map(|b| b.count).max().unwrap_or(0).max(1)));
     let (heading, labelled_by) = (format!("{id}-title"), format!("{id}-title"));
+    let values = Signal::derive(move || rows.with(|r| r.iter().map(|b| b.value.clone()).collect()));
+    let row = Callback::new(move |value: String| {
+        // two `Memo<u64>`s, a type the page has anyway: a memo of a new type (a tuple) would
+        // carry its own copy of the memo code
+        let of_row = |value: String, field: fn(&Breakdown) -> u64| {
+            Memo::new(move |_| rows.with(|r| r.iter().find(|b| b.value == value).map_or(0, field)))
+        };
+        let (count, visitors) = (of_row(value.clone(), |b| b.count), of_row(value.clone(), |b| b.visitors));
+        let text = shown(label, &value);
+        view! {
+            <li class="relative overflow-hidden rounded-lg" data-value=value.clone()>
+                <BarRow
+                    percent=Signal::derive(move || count.get() as f64 / top.get() as f64 * 100.0)
+                    bar="bg-sky-100 dark:bg-sky-900/40"
+                >
+                    <span class="truncate text-slate-800 dark:text-slate-200" title=text.clone()>{text.clone()}</span>
+                    <span
+                        class="shrink-0 font-semibold tabular-nums text-slate-900 dark:text-slate-100"
+                        data-testid="breakdown-count"
+                        aria-label=move || format!("{} {unit}, {} visitors", count.get(), visitors.get())
+                    >
+                        {count}
+                    </span>
+                </BarRow>
+            </li>
+        }
+        .into_any()
+    });
     view! {
         <section class=CARD aria-labelledby=labelled_by>
             <div class="flex items-baseline justify-between">
                 <h2 id=heading class="text-sm font-medium text-slate-600 dark:text-slate-400">{title}</h2>
                 <span class="text-xs text-slate-500 dark:text-slate-400">{unit}</span>
             </div>
-            <Show
-                when=move || rows.with(|r| !r.is_empty())
-                fallback=move || view! { <p class="mt-3 text-sm text-slate-500 dark:text-slate-400">{empty}</p> }
-            >
+            {move || if empty.get() {
+                view! { <p class="mt-3 text-sm text-slate-500 dark:text-slate-400">{none}</p> }.into_any()
+            } else { view! {
                 <ul class="mt-3 space-y-1.5" data-testid=id>
-                    <For each=move || rows.get() key=|b| b.value.clone() let:row>
-                        {
-                            let value = row.value.clone();
-                            // two `Memo<u64>`s, a type the page has anyway: a memo of a new
-                            // type (a tuple) would carry its own copy of the memo code
-                            let of_row = |value: String, field: fn(&Breakdown) -> u64| {
-                                Memo::new(move |_| rows.with(|r| r.iter().find(|b| b.value == value).map_or(0, field)))
-                            };
-                            let (count, visitors) = (of_row(value.clone(), |b| b.count), of_row(value.clone(), |b| b.visitors));
-                            let text = shown(label, &value);
-                            view! {
-                                <li class="relative overflow-hidden rounded-lg" data-value=value.clone()>
-                                    <BarRow
-                                        percent=Signal::derive(move || count.get() as f64 / top.get() as f64 * 100.0)
-                                        bar="bg-sky-100 dark:bg-sky-900/40"
-                                    >
-                                        <span class="truncate text-slate-800 dark:text-slate-200" title=text.clone()>{text.clone()}</span>
-                                        <span
-                                            class="shrink-0 font-semibold tabular-nums text-slate-900 dark:text-slate-100"
-                                            data-testid="breakdown-count"
-                                            aria-label=move || format!("{} {unit}, {} visitors", count.get(), visitors.get())
-                                        >
-                                            {count}
-                                        </span>
-                                    </BarRow>
-                                </li>
-                            }
-                        }
-                    </For>
+                    <KeyedList keys=values row/>
                 </ul>
-            </Show>
+            }.into_any() }}
         </section>
     }
 }
@@ -103,13 +105,13 @@ pub fn Breakdowns(rt: Realtime) -> impl IntoView {
     view! {
         <div class="grid gap-4 sm:grid-cols-2" data-testid="breakdowns">
             <BreakdownList rt title="Top sources" id="breakdown-sources" unit="pageviews"
-                empty="No referrers in the last 30 minutes." pick=|s| &s.sources label=Label::Plain/>
+                none="No referrers in the last 30 minutes." pick=|s| &s.sources label=Label::Plain/>
             <BreakdownList rt title="Countries" id="breakdown-countries" unit="pageviews"
-                empty="No known countries in the last 30 minutes." pick=|s| &s.countries label=Label::Country/>
+                none="No known countries in the last 30 minutes." pick=|s| &s.countries label=Label::Country/>
             <BreakdownList rt title="Devices" id="breakdown-devices" unit="pageviews"
-                empty="No pageviews in the last 30 minutes." pick=|s| &s.devices label=Label::Capitalized/>
+                none="No pageviews in the last 30 minutes." pick=|s| &s.devices label=Label::Capitalized/>
             <BreakdownList rt title="Custom events" id="breakdown-events" unit="events"
-                empty="No custom events in the last 30 minutes." pick=|s| &s.event_names label=Label::Plain/>
+                none="No custom events in the last 30 minutes." pick=|s| &s.event_names label=Label::Plain/>
         </div>
     }
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{relative_time, CARD};
+use super::{relative_time, KeyedList, CARD};
 use crate::app::realtime_state::Realtime;
 use crate::model::Event;
 
@@ -48,22 +48,26 @@ fn FeedItem(event: Event, fresh: bool, now: RwSignal<i64>) -> impl IntoView {
 
 #[component]
 pub fn LiveFeed(rt: Realtime, now: RwSignal<i64>) -> impl IntoView {
-    let rows = move || rt.rows.get();
+    let ids = Signal::derive(move || rt.rows.with(|r| r.iter().map(|x| x.event.id.to_string()).collect()));
+    let row = Callback::new(move |id: String| {
+        let id = id.parse::<uuid::Uuid>().ok();
+        rt.rows
+            .with_untracked(|r| r.iter().find(|x| Some(x.event.id) == id).cloned())
+            .map(|row| view! { <FeedItem event=row.event fresh=row.fresh now=now/> })
+            .into_any()
+    });
+    // a memo, so the list is rebuilt only when it appears or goes, not on every event
+    let empty = Memo::new(move |_| rt.rows.with(|r| r.is_empty()));
     view! {
         <section class=CARD aria-labelledby="feed-title">
             <h2 id="feed-title" class="text-sm font-medium text-slate-600 dark:text-slate-400">"Live feed"</h2>
-            <Show
-                when=move || rt.rows.with(|r| !r.is_empty())
-                fallback=|| view! {
-                    <p class="mt-4 text-sm text-slate-500 dark:text-slate-400">"No events yet. Add the snippet to your site, or open the demo page."</p>
-                }
-            >
+            {move || if empty.get() { view! {
+                <p class="mt-4 text-sm text-slate-500 dark:text-slate-400">"No events yet. Add the snippet to your site, or open the demo page."</p>
+            }.into_any() } else { view! {
                 <ol class="mt-3 space-y-1" data-testid="live-feed" aria-live="polite" aria-relevant="additions">
-                    <For each=rows key=|r| r.event.id let:row>
-                        <FeedItem event=row.event fresh=row.fresh now=now/>
-                    </For>
+                    <KeyedList keys=ids row/>
                 </ol>
-            </Show>
+            }.into_any() }}
             <p class="mt-3 text-right text-[11px] text-slate-500 dark:text-slate-400">
                 "Countries: ip-location-db (CC BY 4.0, NRO)"
             </p>

@@ -3,6 +3,7 @@
 mod active_pages;
 mod bar_row;
 mod breakdowns;
+mod keyed_list;
 mod live_feed;
 mod minute_chart;
 mod series_chart;
@@ -14,6 +15,7 @@ mod visitor_counter;
 pub use active_pages::ActivePages;
 pub use bar_row::BarRow;
 pub use breakdowns::Breakdowns;
+pub use keyed_list::KeyedList;
 pub use live_feed::LiveFeed;
 pub use minute_chart::MinuteChart;
 pub use series_chart::SeriesChart;

@@ -27,7 +27,6 @@ mod login;
 mod realtime;
 mod settings;
 mod setup;
-mod shared;
 mod website;
 mod website_settings;
 mod websites;
@@ -35,8 +34,7 @@ mod websites;
 pub use login::LoginRoute;
 pub use settings::SettingsRoute;
 pub use setup::SetupRoute;
-pub use shared::SharedPage;
-pub use website::WebsitePage;
+pub use website::{SharedPage, WebsitePage};
 pub use website_settings::WebsiteSettingsRoute;
 pub use websites::WebsitesRoute;
 
@@ -44,10 +42,19 @@ use crate::app::json_codec::resource;
 use crate::model::UiError;
 
 pub const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100";
-pub const BUTTON: &str = "rounded-lg bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/50";
-pub const BUTTON_SECONDARY: &str = "rounded-lg border border-slate-300 px-4 py-2 text-sm font-semibold hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800";
-pub const BUTTON_DANGER: &str = "rounded-lg border border-red-300 px-3 py-1.5 text-sm font-semibold text-red-700 hover:bg-red-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950";
+pub const BUTTON: &str = "rounded-lg bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/50 disabled:cursor-wait disabled:opacity-60";
+pub const BUTTON_SECONDARY: &str = "rounded-lg border border-slate-300 px-4 py-2 text-sm font-semibold hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800 disabled:cursor-wait disabled:opacity-60";
+pub const BUTTON_DANGER: &str = "rounded-lg border border-red-300 px-3 py-1.5 text-sm font-semibold text-red-700 hover:bg-red-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950 disabled:cursor-wait disabled:opacity-60";
 pub const SECTION: &str = "rounded-2xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900";
+
+/// False until this page has hydrated. A button that acts through a click handler is disabled
+/// until then (`disabled=move || !ready.get()`), so a click before the page's code has loaded
+/// is not silently lost; forms need no such guard, they post natively.
+pub fn hydrated() -> RwSignal<bool> {
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    ready
+}
 
 /// The outcome of a form's server action: nothing yet, the success text, or the error.
 #[component]
@@ -75,10 +82,30 @@ where
 
 use leptos::prelude::*;
 
-/// Top bar shared by the logged-in pages.
+/// Top bar of the logged-in pages, asking the server who is logged in. (A website's live page
+/// learns that with its own data and draws [`HeaderBar`] itself: its first load carries no
+/// second request and no code for this one.)
 #[component]
 pub fn AppHeader() -> impl IntoView {
     let me = resource(|| (), |_| crate::app::server_fns::me());
+    view! {
+        <HeaderBar>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move { me.await.ok().map(|me| view! { <Viewer email=me.email/> }) })}
+            </Suspense>
+        </HeaderBar>
+    }
+}
+
+/// The logged-in user, beside the navigation.
+#[component]
+pub fn Viewer(email: String) -> impl IntoView {
+    view! { <span class="hidden text-slate-500 sm:inline dark:text-slate-400">{email}</span> }
+}
+
+/// The top bar's frame: the logo, the navigation, `children` (who is logged in) and Log out.
+#[component]
+pub fn HeaderBar(children: Children) -> impl IntoView {
     view! {
         <header class="border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
             <div class="mx-auto flex max-w-6xl items-center justify-between px-4 py-3">
@@ -89,13 +116,7 @@ pub fn AppHeader() -> impl IntoView {
                 <nav class="flex items-center gap-4 text-sm" aria-label="Main">
                     <a href="/" class="hover:underline">"Websites"</a>
                     <a href="/settings" class="hover:underline">"Settings"</a>
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            me.await.ok().map(|me| view! {
-                                <span class="hidden text-slate-500 sm:inline dark:text-slate-400">{me.email}</span>
-                            })
-                        })}
-                    </Suspense>
+                    {children()}
                     <form method="post" action="/api/auth/logout">
                         <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1 hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800">
                             "Log out"

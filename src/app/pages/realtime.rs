@@ -77,12 +77,12 @@ pub fn RealtimePanel(
     let link_ended = move || shared && status.link.get() == LinkState::Unauthorized;
     view! {
         <div class="space-y-4" data-testid="realtime" data-hydrated=move || hydrated.get().to_string()>
-            <Show when=link_ended>
+            {move || link_ended().then(|| view! {
                 <div role="alert" data-testid="share-ended"
                     class="rounded-xl border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
                     "This share link was revoked: the numbers below are no longer live. Ask the website's owner for a new link."
                 </div>
-            </Show>
+            })}
             <StatusBar status now/>
             <div class="grid gap-4 lg:grid-cols-3">
                 <div class="space-y-4 lg:col-span-1">

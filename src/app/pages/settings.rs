@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, INPUT, SECTION};
+use super::{hydrated, ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, INPUT, SECTION};
 use crate::app::server_fns::me;
 use crate::app::settings_fns::{
     list_users, settings_websites, AddUser, AddWebsite, ChangePassword, RemoveUser,
@@ -94,6 +94,7 @@ fn WebsitesSection() -> impl IntoView {
 fn UsersSection(me: String) -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
     let remove = ServerAction::<RemoveUser>::new();
+    let ready = hydrated();
     let users = resource(move || (add.version().get(), remove.version().get()), |_| list_users());
     view! {
         <section class=SECTION aria-labelledby="users-heading" data-testid="users">
@@ -116,7 +117,7 @@ fn UsersSection(me: String) -> impl IntoView {
                                                 {u.pending_setup.then(|| view! { <span class="ml-2 rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900 dark:bg-amber-900 dark:text-amber-100">"setup link not used yet"</span> })}
                                             </span>
                                             {(!is_me).then(|| view! {
-                                                <button type="button" class=BUTTON_DANGER aria-label=label
+                                                <button type="button" class=BUTTON_DANGER aria-label=label disabled=move || !ready.get()
                                                     on:click=move |_| { remove.dispatch(RemoveUser { user_id: id }); }>
                                                     "Delete"
                                                 </button>

@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::{ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, INPUT, SECTION};
+use super::{hydrated, ActionResult, AppHeader, LoadError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, INPUT, SECTION};
 use crate::app::settings_fns::{
     website_access, AddMember, MakeShareLink, RemoveMember, RemoveShareLink, RemoveWebsite, SaveWebsite,
 };
@@ -34,6 +34,7 @@ fn WebsiteSettingsPage() -> impl IntoView {
         }
     });
     let confirm_delete = RwSignal::new(false);
+    let ready = hydrated();
     view! {
         <AppHeader/>
         <main class="mx-auto max-w-4xl space-y-8 px-4 py-8">
@@ -101,7 +102,7 @@ fn WebsiteSettingsPage() -> impl IntoView {
                                             <span class="min-w-0 truncate">{m.email.clone()}
                                                 <span class="ml-2 text-sm text-slate-500 dark:text-slate-400">{m.role.as_str()}</span>
                                             </span>
-                                            <button type="button" class=BUTTON_DANGER aria-label=label
+                                            <button type="button" class=BUTTON_DANGER aria-label=label disabled=move || !ready.get()
                                                 on:click=move |_| { revoke.dispatch(RemoveMember { website_id: sid.clone(), email: email.clone() }); }>
                                                 "Revoke"
                                             </button>
@@ -135,12 +136,12 @@ fn WebsiteSettingsPage() -> impl IntoView {
                                 {if has_share { "A share link is active." } else { "No share link." }}
                             </p>
                             <div class="mt-3 flex flex-wrap gap-3">
-                                <button type="button" class=BUTTON data-testid="share-create"
+                                <button type="button" class=BUTTON data-testid="share-create" disabled=move || !ready.get()
                                     on:click=move |_| { share.dispatch(MakeShareLink { website_id: id_share.clone() }); }>
                                     {if has_share { "Replace the link" } else { "Create a link" }}
                                 </button>
                                 {has_share.then(|| view! {
-                                    <button type="button" class=BUTTON_SECONDARY data-testid="share-revoke"
+                                    <button type="button" class=BUTTON_SECONDARY data-testid="share-revoke" disabled=move || !ready.get()
                                         on:click=move |_| { unshare.dispatch(RemoveShareLink { website_id: id_unshare.clone() }); }>
                                         "Revoke the link"
                                     </button>
@@ -161,15 +162,15 @@ fn WebsiteSettingsPage() -> impl IntoView {
                                         move || {
                                             let s = id_delete.clone();
                                             view! {
-                                                <button type="button" class=BUTTON_DANGER data-testid="delete-confirm"
+                                                <button type="button" class=BUTTON_DANGER data-testid="delete-confirm" disabled=move || !ready.get()
                                                     on:click=move |_| { delete.dispatch(RemoveWebsite { website_id: s.clone() }); }>
                                                     "Yes, delete it and its data"
                                                 </button>
-                                                <button type="button" class=BUTTON_SECONDARY on:click=move |_| confirm_delete.set(false)>"Cancel"</button>
+                                                <button type="button" class=BUTTON_SECONDARY disabled=move || !ready.get() on:click=move |_| confirm_delete.set(false)>"Cancel"</button>
                                             }
                                         }
                                     }>
-                                    <button type="button" class=BUTTON_DANGER on:click=move |_| confirm_delete.set(true)>"Delete website…"</button>
+                                    <button type="button" class=BUTTON_DANGER disabled=move || !ready.get() on:click=move |_| confirm_delete.set(true)>"Delete website…"</button>
                                 </Show>
                             </div>
                             <ActionResult value=delete.value() ok={|_| "Deleted.".to_string()}/>
