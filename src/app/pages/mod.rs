@@ -49,7 +49,9 @@ pub const SECTION: &str = "rounded-2xl border border-slate-200 bg-white p-5 shad
 
 /// False until this page has hydrated. A button that acts through a click handler is disabled
 /// until then (`disabled=move || !ready.get()`), so a click before the page's code has loaded
-/// is not silently lost; forms need no such guard, they post natively.
+/// is not silently lost; forms need no such guard, they post natively. The button must hydrate
+/// in the same pass as this call (not behind a `LocalResource` or another async boundary):
+/// hydration keeps the server's `disabled`, and only a later change of `ready` removes it.
 pub fn hydrated() -> RwSignal<bool> {
     let ready = RwSignal::new(false);
     Effect::new(move |_| ready.set(true));
