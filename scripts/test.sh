@@ -42,4 +42,16 @@ export PULSE_CONFIG="$E2E_DIR/none.toml"   # defaults, not the developer's Lepto
 # access tokens of 20 s: every end-to-end test runs through in-band token refreshes
 export PULSE_ACCESS_TOKEN_SECS=20
 cargo leptos end-to-end --release --split --precompress
+
+# the size budget of the Realtime page's first load (issue 8: <= 250 KB), checked on the build
+# the end-to-end run just served: the main WASM module, brotli, as browsers download it
+say "WASM budget: the Realtime page's first load"
+main_br=$(ls -t target/site/pkg/pulse.*.wasm.br | head -n 1)
+size=$(stat -c %s "$main_br")
+budget=${PULSE_WASM_BUDGET:-250000}
+echo "main module $(basename "$main_br"): $size bytes brotli (budget $budget)"
+if [ "$size" -gt "$budget" ]; then
+  echo "over budget: the Realtime page's first load grew past $budget bytes (README, Delivery of the app)" >&2
+  exit 1
+fi
 say "all tests passed"
