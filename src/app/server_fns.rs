@@ -69,8 +69,7 @@ pub struct LivePage {
 pub async fn website_live(website_id: String) -> Result<LivePage, UiError> {
     let (state, user) = current_user().await?;
     let website = crate::server::auth::visible_website(&state, &user, &website_id).await?;
-    let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
-    Ok(LivePage { website, snapshot, viewer: Some(user.email) })
+    live_page(&state, website, Some(user.email)).await
 }
 
 /// The website a share link opens and its live snapshot: no login needed, the link is the key.
@@ -87,6 +86,16 @@ pub async fn shared_live(token: String) -> Result<LivePage, UiError> {
         .website(&website_id)
         .await?
         .ok_or_else(|| UiError::NotFound("the shared website no longer exists".into()))?;
-    let snapshot = state.hub.snapshot(&website_id).await.map_err(crate::server::error::AppError::from)?;
-    Ok(LivePage { website, snapshot, viewer: None })
+    live_page(&state, website, None).await
+}
+
+/// `website` with its live snapshot.
+#[cfg(feature = "ssr")]
+async fn live_page(
+    state: &crate::server::state::AppState,
+    website: Website,
+    viewer: Option<String>,
+) -> Result<LivePage, UiError> {
+    let snapshot = state.hub.snapshot(&website.id).await.map_err(crate::server::error::AppError::from)?;
+    Ok(LivePage { website, snapshot, viewer })
 }

@@ -38,7 +38,7 @@ pub use website::{SharedPage, WebsitePage};
 pub use website_settings::WebsiteSettingsRoute;
 pub use websites::WebsitesRoute;
 
-use crate::app::json_codec::resource;
+use crate::app::json_codec::{resource, SliceJson};
 use crate::model::UiError;
 
 pub const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100";
@@ -84,12 +84,16 @@ where
 
 use leptos::prelude::*;
 
-/// Top bar of the logged-in pages, asking the server who is logged in. (A website's live page
-/// learns that with its own data and draws [`HeaderBar`] itself: its first load carries no
-/// second request and no code for this one.)
+/// Who is logged in, as a page loads it.
+pub type MeResource = Resource<Result<crate::app::server_fns::SessionUser, UiError>, SliceJson>;
+
+/// Top bar of the logged-in pages, asking the server who is logged in — or showing what the
+/// page asked already (`me`), so the page makes one request for it, not two. (A website's live
+/// page learns that with its own data and draws [`HeaderBar`] itself: its first load carries
+/// no second request and no code for this one.)
 #[component]
-pub fn AppHeader() -> impl IntoView {
-    let me = resource(|| (), |_| crate::app::server_fns::me());
+pub fn AppHeader(#[prop(optional)] me: Option<MeResource>) -> impl IntoView {
+    let me = me.unwrap_or_else(|| resource(|| (), |_| crate::app::server_fns::me()));
     view! {
         <HeaderBar>
             <Suspense fallback=|| ()>

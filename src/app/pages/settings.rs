@@ -18,7 +18,7 @@ super::lazy_page!(SettingsRoute, SettingsPage);
 fn SettingsPage() -> impl IntoView {
     let me = resource(|| (), |_| me());
     view! {
-        <AppHeader/>
+        <AppHeader me/>
         <main class="mx-auto max-w-4xl space-y-8 px-4 py-8">
             <h1 class="text-2xl font-bold tracking-tight">"Settings"</h1>
             <WebsitesSection/>
