@@ -1030,14 +1030,14 @@ mod scylla {
         }
         let list = |v: &[f64], scale: f64| v.iter().map(|x| format!("{:.2}", x / scale)).collect::<Vec<_>>().join("/");
         let median_of = |cpus: &[Cpu], f: fn(&Cpu) -> f64| median(cpus.iter().map(f).collect());
+        let node_per_row = median_of(&c_cpu, |c| c.node);
         println!(
             "  ceiling: bare `scylla` insert loop, 256 in flight   {:>9.0} rows/s (rounds, k: {}); node CPU {:.1} µs/row, driver {:.1} µs/row",
             median(ceilings.clone()),
             list(&ceilings, 1000.0),
-            median_of(&c_cpu, |c| c.node),
+            node_per_row,
             median_of(&c_cpu, |c| c.generator),
         );
-        let node_per_row = median_of(&c_cpu, |c| c.node);
         for (clients, runs, cpus) in [(64, &at64, &p64_cpu), (256, &at256, &p256_cpu)] {
             let rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
             let ratios: Vec<f64> = runs.iter().map(|r| r.1).collect();

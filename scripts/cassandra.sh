@@ -124,8 +124,9 @@ start() {
   java=$(java17)
   fetch_jars
   write_config "$dir" "$port" "$storage"
+  local heap=${PULSE_CASSANDRA_HEAP:-2g}
   local opts=(
-    "-Xms${PULSE_CASSANDRA_HEAP:-2g}" "-Xmx${PULSE_CASSANDRA_HEAP:-2g}" -XX:+ExitOnOutOfMemoryError
+    "-Xms$heap" "-Xmx$heap" -XX:+ExitOnOutOfMemoryError
     -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 -XX:G1HeapRegionSize=16m
     -XX:G1RSetUpdatingPauseTimePercent=5 -XX:MaxGCPauseMillis=300 -XX:InitiatingHeapOccupancyPercent=70
     -Djdk.attach.allowAttachSelf=true

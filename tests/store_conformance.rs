@@ -26,8 +26,13 @@ async fn scylla() -> (Stores, tempfile::TempDir) {
     cfg.store.nodes = vec![std::env::var("PULSE_TEST_CQL").expect("PULSE_TEST_CQL=host:port of a CQL server")];
     // one keyspace for the whole suite: cases use their own website ids and emails, and every
     // case opening it at once exercises concurrent migrations
-    cfg.store.keyspace = format!("conformance_{}", std::process::id());
+    cfg.store.keyspace = keyspace();
     (pulse::server::store::open(&cfg).await.unwrap(), dir)
+}
+
+/// The suite's ScyllaDB keyspace.
+fn keyspace() -> String {
+    format!("conformance_{}", std::process::id())
 }
 
 macro_rules! conformance {
@@ -369,13 +374,15 @@ async fn scylla_floor_reads_per_event_index_rows_of_older_keyspaces() {
         .build()
         .await
         .unwrap();
-    let ks = format!("conformance_{}", std::process::id());
-    let block = (first[0] as i64) >> 16;
+    let ks = keyspace();
+    // a sequence number's block (partition) in the index tables: its bits above the low 16
+    const BLOCK_SHIFT: u32 = 16;
+    let block = (first[0] as i64) >> BLOCK_SHIFT;
     cql.query_unpaged(format!("DELETE FROM {ks}.event_seq_runs WHERE website_id = ? AND block = ?"), (&w, block)).await.unwrap();
     for (seq, time) in [(first[0], t_old), (first[1], t_recent)] {
         cql.query_unpaged(
             format!("INSERT INTO {ks}.event_seqs (website_id, block, seq, time) VALUES (?, ?, ?, ?)"),
-            (&w, (seq as i64) >> 16, seq as i64, time),
+            (&w, (seq as i64) >> BLOCK_SHIFT, seq as i64, time),
         )
         .await
         .unwrap();

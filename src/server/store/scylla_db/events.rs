@@ -119,11 +119,6 @@ fn block_of(seq: i64) -> i64 {
 }
 
 impl ScyllaStore {
-    /// `USING TTL n` when events expire (the tables beside `events` expire with them).
-    fn ttl_clause(&self) -> String {
-        super::ttl_clause(self.ttl_secs)
-    }
-
     /// Writes one event (and its index rows) with sequence number `seq`.
     /// The whole row is written: absent values are bound as null, so nothing of an earlier,
     /// different attempt under the same number survives (the duplicate repair's rewrite).
@@ -179,11 +174,8 @@ impl ScyllaStore {
             // another, so runs never interleave with another writer's numbers
             let partition = runs.entry((&e.website_id, block_of(seq))).or_default();
             match partition.last_mut() {
-                Some((seqs, times)) if seqs.last() == Some(&(seq - 1)) => {
-                    seqs.push(seq);
-                    times.push(time.0);
-                }
-                _ => partition.push((vec![seq], vec![time.0])),
+                Some((first, times)) if *first + times.len() as i64 == seq => times.push(time.0),
+                _ => partition.push((seq, vec![time.0])),
             }
             if !self.known_hour(&e.website_id, bucket) {
                 hours.insert((&e.website_id, bucket));
@@ -210,12 +202,11 @@ impl ScyllaStore {
         let runs: Vec<((&str, i64), usize, SeqRun<'_>)> = runs
             .into_iter()
             .flat_map(|(key, runs)| runs.into_iter().map(move |run| (key, run)))
-            .map(|((site, block), (mut seqs, mut times))| {
+            .map(|((site, block), (first, mut times))| {
                 // newest first, as the reader walks them
-                seqs.reverse();
                 times.reverse();
-                let (last, first) = (seqs.iter().copied().max().unwrap_or(0), seqs.iter().copied().min().unwrap_or(0));
-                ((site, block), 40 + 16 * seqs.len(), (site, block, last, first, seqs, times))
+                let last = first + times.len() as i64 - 1;
+                ((site, block), 40 + 8 * times.len(), (site, block, last, first, times))
             })
             .collect();
         for chunk in by_partition(runs) {
@@ -310,7 +301,7 @@ impl ScyllaStore {
     /// claiming the id and writing the event, and the retry that finds the claim must not be
     /// acknowledged without the event).
     async fn claim_id(&self, e: &Event, seq: i64) -> Result<bool, StoreError> {
-        let ttl = self.ttl_clause();
+        let ttl = super::ttl_clause(self.ttl_secs);
         let time = CqlTimestamp(e.time.timestamp_millis());
         let claim = self
             .db
@@ -510,7 +501,7 @@ impl WriteStatements {
             )
             .await?,
             seq_run: prepare(format!(
-                "INSERT INTO event_seq_runs (website_id, block, last_seq, first_seq, seqs, times) VALUES (?, ?, ?, ?, ?, ?){ttl}"
+                "INSERT INTO event_seq_runs (website_id, block, last_seq, first_seq, times) VALUES (?, ?, ?, ?, ?){ttl}"
             ))
             .await?,
             bucket: prepare(format!("INSERT INTO event_buckets (website_id, bucket) VALUES (?, ?){ttl}")).await?,
@@ -528,12 +519,13 @@ fn absent<T>(v: Option<T>, whole: bool) -> MaybeUnset<Option<T>> {
     }
 }
 
-/// (website, block) → a batch's numbers there and their times (ms), in batch order.
-type RunsByPartition<'a> = std::collections::BTreeMap<(&'a str, i64), Vec<(Vec<i64>, Vec<i64>)>>;
+/// (website, block) → a batch's runs there: each run's first number and the times (ms) of its
+/// consecutive numbers, in batch order.
+type RunsByPartition<'a> = std::collections::BTreeMap<(&'a str, i64), Vec<(i64, Vec<i64>)>>;
 
-/// One `event_seq_runs` row: website, block, last and first number, the numbers newest first
-/// and their times (ms).
-type SeqRun<'a> = (&'a str, i64, i64, i64, Vec<i64>, Vec<i64>);
+/// One `event_seq_runs` row: website, block, last and first number, and the times (ms) of the
+/// numbers from the last down to the first.
+type SeqRun<'a> = (&'a str, i64, i64, i64, Vec<i64>);
 
 /// The values of one `events` row, bound by column name. Absent values are left unset, not
 /// bound as null: a null is written as a tombstone (one per empty column per event, which
@@ -662,9 +654,9 @@ impl EventStore for ScyllaStore {
             // before, with the same time); `event_seqs` holds rows of keyspaces written before
             // runs existed: the higher of the two answers
             let runs = self.first_in_block(
-                "SELECT seqs, times FROM event_seq_runs WHERE website_id = ? AND block = ?",
+                "SELECT last_seq, times FROM event_seq_runs WHERE website_id = ? AND block = ?",
                 (website_id, block),
-                |(seqs, times): (Vec<i64>, Vec<i64>)| seqs.into_iter().zip(times).find(|&(_, t)| t < before_ms).map(|(seq, _)| seq),
+                |(last, times): (i64, Vec<i64>)| (0..).zip(times).find(|&(_, t)| t < before_ms).map(|(i, _)| last - i),
             );
             let singles = self.first_in_block(
                 "SELECT seq, time FROM event_seqs WHERE website_id = ? AND block = ?",

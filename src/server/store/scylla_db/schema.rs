@@ -127,13 +127,15 @@ fn migrations(opts: &EventOptions) -> Vec<(i32, &'static str, Vec<String>)> {
         "sequence numbers by batch",
         vec![
             // What `last_seq_before` walks, one row per website and batch instead of one per
-            // event (half the node's writes per event): the batch's numbers and their times,
-            // newest first. Keyed by the run's last and first number, so the one-event run a
-            // repaired duplicate writes never replaces a batch's run. `event_seqs` keeps the
-            // rows written before this version and is still read.
+            // event (half the node's writes per event): a run of consecutive numbers, and the
+            // times of its numbers from `last_seq` down to `first_seq`. Keyed by the run's
+            // last and first number, so the one-event run a repaired duplicate writes never
+            // replaces a batch's run. `event_seqs` keeps the rows written before this version
+            // and is still read. (Early builds of this version also wrote the numbers
+            // themselves, in a `seqs` column; keyspaces that have it keep it unused.)
             "CREATE TABLE IF NOT EXISTS event_seq_runs (
                 website_id text, block bigint, last_seq bigint, first_seq bigint,
-                seqs frozen<list<bigint>>, times frozen<list<bigint>>,
+                times frozen<list<bigint>>,
                 PRIMARY KEY ((website_id, block), last_seq, first_seq)
             ) WITH CLUSTERING ORDER BY (last_seq DESC, first_seq DESC)"
                 .into(),
